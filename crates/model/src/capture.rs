@@ -1,0 +1,197 @@
+//! Recording intermediate activations by their stable, human-readable layer names.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{Tensor, backend::Backend};
+
+/// One recorded activation, in the layout the layer produces it.
+#[derive(Debug, Clone)]
+pub enum Activation<B: Backend> {
+    /// A transformer's token sequence `[batch, tokens, channels]`.
+    Tokens {
+        /// The values.
+        tensor: Tensor<B, 3>,
+        /// Patch grid `[rows, cols]` for image tokens; `None` for text.
+        grid: Option<[usize; 2]>,
+        /// Whether token 0 is a class token that precedes the grid.
+        class_token: bool,
+    },
+    /// A convolutional feature map `[batch, channels, height, width]`.
+    Map(Tensor<B, 4>),
+    /// One vector per input `[batch, channels]`.
+    Pooled(Tensor<B, 2>),
+}
+
+impl<B: Backend> Activation<B> {
+    /// Number of channels (neurons per position).
+    pub fn channels(&self) -> usize {
+        match self {
+            Self::Tokens { tensor, .. } => tensor.dims()[2],
+            Self::Map(t) => t.dims()[1],
+            Self::Pooled(t) => t.dims()[1],
+        }
+    }
+
+    /// Spatial grid `[rows, cols]` of the layer, `[1, 1]` for pooled vectors.
+    pub fn grid(&self) -> Option<[usize; 2]> {
+        match self {
+            Self::Tokens { grid, .. } => *grid,
+            Self::Map(t) => {
+                let [_, _, h, w] = t.dims();
+                Some([h, w])
+            }
+            Self::Pooled(_) => Some([1, 1]),
+        }
+    }
+
+    /// The spatial positions as `[batch, rows*cols, channels]`, class token dropped.
+    ///
+    /// Text sequences (no grid) are returned whole as `[batch, tokens, channels]`.
+    pub fn positions(&self) -> Tensor<B, 3> {
+        match self {
+            Self::Tokens {
+                tensor,
+                class_token,
+                ..
+            } => {
+                if *class_token {
+                    let [b, t, c] = tensor.dims();
+                    tensor.clone().slice([0..b, 1..t, 0..c])
+                } else {
+                    tensor.clone()
+                }
+            }
+            Self::Map(t) => {
+                let [b, c, h, w] = t.dims();
+                t.clone().reshape([b, c, h * w]).swap_dims(1, 2)
+            }
+            Self::Pooled(t) => t.clone().unsqueeze_dim(1),
+        }
+    }
+
+    /// The activation as a flat tensor in its natural layout, for comparisons and export.
+    pub fn to_host(&self) -> (Vec<usize>, Vec<f32>) {
+        let data = match self {
+            Self::Tokens { tensor, .. } => tensor.to_data(),
+            Self::Map(t) => t.to_data(),
+            Self::Pooled(t) => t.to_data(),
+        };
+        let shape = data.shape.to_vec();
+        (shape, data.convert::<f32>().into_vec().expect("f32 activations"))
+    }
+}
+
+/// Which layers a forward pass should record.
+#[derive(Debug, Clone, Default)]
+pub enum Selection {
+    /// Record nothing (plain inference).
+    #[default]
+    None,
+    /// Record every named layer.
+    All,
+    /// Record only these names.
+    Only(Vec<String>),
+}
+
+/// Collects activations during a forward pass.
+#[derive(Debug, Clone, Default)]
+pub struct Capture<B: Backend> {
+    selection: Selection,
+    recorded: BTreeMap<String, Activation<B>>,
+}
+
+impl<B: Backend> Capture<B> {
+    /// A capture that records nothing.
+    pub fn none() -> Self {
+        Self {
+            selection: Selection::None,
+            recorded: BTreeMap::new(),
+        }
+    }
+
+    /// A capture that records every layer.
+    pub fn all() -> Self {
+        Self {
+            selection: Selection::All,
+            recorded: BTreeMap::new(),
+        }
+    }
+
+    /// A capture that records the given layer names.
+    pub fn only<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            selection: Selection::Only(names.into_iter().map(Into::into).collect()),
+            recorded: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the layer `name` should be recorded.
+    pub fn wants(&self, name: &str) -> bool {
+        match &self.selection {
+            Selection::None => false,
+            Selection::All => true,
+            Selection::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+
+    /// Whether every selected layer has been recorded, so the pass may stop early.
+    pub fn is_complete(&self) -> bool {
+        match &self.selection {
+            Selection::None => false,
+            Selection::All => false,
+            Selection::Only(names) => names.iter().all(|n| self.recorded.contains_key(n)),
+        }
+    }
+
+    /// Records a token sequence if it is wanted.
+    pub fn tokens(&mut self, name: &str, tensor: &Tensor<B, 3>, grid: Option<[usize; 2]>, class_token: bool) {
+        if self.wants(name) {
+            self.recorded.insert(
+                name.to_string(),
+                Activation::Tokens {
+                    tensor: tensor.clone(),
+                    grid,
+                    class_token,
+                },
+            );
+        }
+    }
+
+    /// Records a feature map if it is wanted.
+    pub fn map(&mut self, name: &str, tensor: &Tensor<B, 4>) {
+        if self.wants(name) {
+            self.recorded.insert(name.to_string(), Activation::Map(tensor.clone()));
+        }
+    }
+
+    /// Records pooled vectors if they are wanted.
+    pub fn pooled(&mut self, name: &str, tensor: &Tensor<B, 2>) {
+        if self.wants(name) {
+            self.recorded.insert(name.to_string(), Activation::Pooled(tensor.clone()));
+        }
+    }
+
+    /// The recorded activation of a layer.
+    pub fn get(&self, name: &str) -> Option<&Activation<B>> {
+        self.recorded.get(name)
+    }
+
+    /// Takes a recorded activation out.
+    pub fn take(&mut self, name: &str) -> Option<Activation<B>> {
+        self.recorded.remove(name)
+    }
+
+    /// Names recorded so far.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.recorded.keys().map(String::as_str)
+    }
+
+    /// Consumes the capture, returning every recorded activation.
+    pub fn into_map(self) -> BTreeMap<String, Activation<B>> {
+        self.recorded
+    }
+}

@@ -1,0 +1,68 @@
+//! Helpers shared by the model crate's integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use burn::backend::Flex;
+use burn::tensor::{Tensor, TensorData};
+use modalscope_model::{Clip, ClipConfig, WeightStore};
+
+pub type B = Flex;
+
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures")).join(path)
+}
+
+pub fn device() -> burn::tensor::Device<B> {
+    Default::default()
+}
+
+/// The architecture of a fixture model, read from the config file its library wrote.
+pub fn fixture_config(model: &str) -> ClipConfig {
+    let dir = fixture(model);
+    if model.starts_with("hf") {
+        let json = std::fs::read_to_string(dir.join("config.json")).unwrap();
+        ClipConfig::from_hf_json(model, &json).unwrap()
+    } else {
+        let json = std::fs::read_to_string(dir.join("open_clip_config.json")).unwrap();
+        ClipConfig::from_open_clip_json(model, &json).unwrap()
+    }
+}
+
+pub fn load_fixture_model(model: &str) -> Clip<B> {
+    let bytes = std::fs::read(fixture(model).join("model.safetensors")).unwrap();
+    Clip::from_safetensors(&bytes, Some(fixture_config(model)), &device()).unwrap()
+}
+
+/// The fixture's reference tensors (inputs, outputs, `act.*`).
+pub fn reference(model: &str) -> WeightStore {
+    WeightStore::from_safetensors_file(fixture(model).join("reference.safetensors")).unwrap()
+}
+
+pub fn pixels(reference: &WeightStore) -> Tensor<B, 4> {
+    let t = reference.get("input.pixel_values").unwrap().clone();
+    t.to_tensor(&device())
+}
+
+pub fn input_ids(reference: &WeightStore) -> Vec<Vec<u32>> {
+    let t = reference.get("input.input_ids").unwrap();
+    t.data.chunks(t.shape[1]).map(|r| r.iter().map(|&v| v as u32).collect()).collect()
+}
+
+/// Largest absolute difference, asserting equal shapes.
+pub fn max_diff(what: &str, shape: &[usize], got: &[f32], want_shape: &[usize], want: &[f32]) -> f32 {
+    assert_eq!(shape, want_shape, "{what}: shape differs from the reference");
+    got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+}
+
+pub fn host<const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
+    let data: TensorData = t.into_data();
+    (data.shape.to_vec(), data.convert::<f32>().into_vec().unwrap())
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
