@@ -162,3 +162,25 @@ pub fn canonical_store(store: WeightStore) -> Result<WeightStore> {
         Naming::OpenAi => naming::openai_to_canonical(store),
     }
 }
+
+impl<B: Backend> Clip<B> {
+    /// A model with seeded random weights (benchmarks, training from scratch).
+    pub fn random(config: &ClipConfig, seed: u64, device: &B::Device) -> Result<Self> {
+        Self::from_store(config, crate::init::random_store(config, seed), device)
+    }
+
+    /// Loads a modalscope bundle (int8 or f32), returning the model and its tokenizer files.
+    pub fn from_bundle(bytes: &[u8], device: &B::Device) -> Result<(Self, Option<crate::bundle::TokenizerFiles>)> {
+        let b = crate::bundle::read(bytes)?;
+        Ok((Self::from_store(&b.config, b.store, device)?, b.tokenizer))
+    }
+
+    /// Loads either a bundle or a safetensors checkpoint, telling them apart by their bytes.
+    pub fn from_bytes(bytes: &[u8], config: Option<ClipConfig>, device: &B::Device) -> Result<Self> {
+        if crate::bundle::is_bundle(bytes) {
+            Ok(Self::from_bundle(bytes, device)?.0)
+        } else {
+            Self::from_safetensors(bytes, config, device)
+        }
+    }
+}

@@ -95,6 +95,23 @@ impl WeightStore {
         Self::from_safetensors(&bytes)
     }
 
+    /// Serializes every tensor as f32 into safetensors bytes.
+    pub fn to_safetensors(&self) -> Vec<u8> {
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .tensors
+            .iter()
+            .map(|(k, t)| (k.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone()))
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+            .iter()
+            .map(|(k, b, s)| {
+                let view = safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("sizes agree");
+                (k.clone(), view)
+            })
+            .collect();
+        safetensors::serialize(views, None).expect("f32 tensors serialize")
+    }
+
     /// Adds or replaces a tensor.
     pub fn insert(&mut self, name: impl Into<String>, tensor: HostTensor) {
         self.tensors.insert(name.into(), tensor);
