@@ -1,0 +1,83 @@
+//! The command line converts fixture checkpoints into bundles that load and reports errors.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures")).join(path)
+}
+
+fn modalscope(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_modalscope")).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn converts_a_hugging_face_folder_and_inspects_the_bundle() {
+    let dir = std::env::temp_dir().join(format!("modalscope-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A Hugging Face-style folder: weights, config and tokenizer side by side.
+    for f in ["hf_vit/model.safetensors", "hf_vit/config.json", "tokenizer/vocab.json", "tokenizer/merges.txt"] {
+        let src = fixture(f);
+        std::fs::copy(&src, dir.join(src.file_name().unwrap())).unwrap();
+    }
+    let out = dir.join("tiny.msb");
+    let (ok, stdout, stderr) = modalscope(&["convert", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("bundle size"), "{stdout}");
+    assert!(stdout.contains("tokenizer    included"), "{stdout}");
+    let cosine: f32 = stdout
+        .lines()
+        .find_map(|l| l.split("min ").nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a cosine line");
+    assert!(cosine > 0.99, "{stdout}");
+
+    let (ok, stdout, stderr) = modalscope(&["inspect", out.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("vision.blocks.1.mlp"), "{stdout}");
+    assert!(stdout.contains("text.embeds"), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn converts_an_openai_resnet_with_its_open_clip_config() {
+    let out = std::env::temp_dir().join(format!("modalscope-rn-{}.msb", std::process::id()));
+    let (ok, stdout, stderr) = modalscope(&[
+        "convert",
+        fixture("openai_rn/model.safetensors").to_str().unwrap(),
+        "--config",
+        fixture("openai_rn/open_clip_config.json").to_str().unwrap(),
+        "--name",
+        "tiny-rn",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("tiny-rn (OpenAi naming)"), "{stdout}");
+    let (ok, stdout, _) = modalscope(&["inspect", out.to_str().unwrap()]);
+    assert!(ok);
+    assert!(stdout.contains("vision.layer4.0"), "{stdout}");
+    std::fs::remove_file(&out).ok();
+}
+
+#[test]
+fn bad_inputs_give_messages_not_panics() {
+    let missing = modalscope(&["inspect", "/nonexistent/model.msb"]);
+    assert!(!missing.0 && missing.2.contains("cannot read"), "{}", missing.2);
+
+    let garbage = std::env::temp_dir().join(format!("modalscope-garbage-{}", std::process::id()));
+    std::fs::write(&garbage, b"MSCPBNDL\x01\x00\x00\x00").unwrap();
+    let (ok, _, stderr) = modalscope(&["inspect", garbage.to_str().unwrap()]);
+    assert!(!ok && stderr.contains("truncated"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Shapes alone cannot tell the tiny model's head count: the CLI says so.
+    let (ok, _, stderr) = modalscope(&["inspect", fixture("hf_vit/model.safetensors").to_str().unwrap()]);
+    assert!(!ok && stderr.contains("head count"), "{stderr}");
+    std::fs::remove_file(&garbage).ok();
+}
