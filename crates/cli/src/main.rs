@@ -117,7 +117,7 @@ fn convert(
     } else {
         (checkpoint.to_path_buf(), None)
     };
-    let stem = weights.file_stem().and_then(|s| s.to_str()).unwrap_or("clip").to_string();
+    let stem = checkpoint.file_stem().and_then(|s| s.to_str()).unwrap_or("clip").to_string();
     let raw = WeightStore::from_safetensors(&read(&weights)?)
         .with_context(|| format!("{} is not a CLIP checkpoint", weights.display()))?;
     let naming = naming::detect(&raw)?;
@@ -126,7 +126,7 @@ fn convert(
         .map(Path::to_path_buf)
         .or_else(|| dir.as_ref().map(|d| d.join("config.json")).filter(|p| p.exists()));
     let mut cfg = match &config_path {
-        Some(p) => read_config(p, &stem)?,
+        Some(p) => read_config(p, &stem)?.named_after_preset(),
         None => infer_config(&store)?,
     };
     if let Some(n) = name {

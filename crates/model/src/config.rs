@@ -245,6 +245,16 @@ impl ClipConfig {
         }
     }
 
+    /// The same config named after the published preset it equals, if any.
+    pub fn named_after_preset(self) -> Self {
+        for preset in [Self::vit_b32(), Self::vit_b16(), Self::rn50(), Self::rn50x4()] {
+            if (Self { name: preset.name.clone(), ..self.clone() }) == preset {
+                return preset;
+            }
+        }
+        self
+    }
+
     /// Parses a Hugging Face `transformers` CLIP `config.json`.
     pub fn from_hf_json(name: &str, json: &str) -> Result<Self> {
         let v: Value = serde_json::from_str(json).map_err(|e| bad(format!("config.json: {e}")))?;
@@ -280,8 +290,9 @@ impl ClipConfig {
                 act: act(tc),
                 layer_norm_eps: tc.get("layer_norm_eps").and_then(Value::as_f64).unwrap_or(1e-5),
                 // transformers keeps OpenAI's legacy behaviour (pool at the largest id) when
-                // eos_token_id is 2; otherwise it pools at the first eos token.
-                eot_token_id: (eos != 2).then_some(eos as u32),
+                // eos_token_id is 2; otherwise it pools at the first eos token, which is the
+                // same position when the eos token has the largest id.
+                eot_token_id: (eos != 2 && eos + 1 != get_usize(tc, "vocab_size", Some(49408))?).then_some(eos as u32),
             },
         ))
     }

@@ -199,21 +199,13 @@ pub fn infer_config(store: &WeightStore) -> Result<ClipConfig> {
         eot_token_id: None,
     };
     let projection_dim = shape(store, "text_projection.weight")?[0];
-    let mut cfg = ClipConfig {
+    Ok(ClipConfig {
         name: "clip-custom".into(),
         projection_dim,
         vision,
         text,
         image_mean: crate::config::CLIP_MEAN,
         image_std: crate::config::CLIP_STD,
-    };
-    for preset in [ClipConfig::vit_b32(), ClipConfig::vit_b16(), ClipConfig::rn50(), ClipConfig::rn50x4()] {
-        let mut named = cfg.clone();
-        named.name = preset.name.clone();
-        if named == preset {
-            cfg = preset;
-            break;
-        }
     }
-    Ok(cfg)
+    .named_after_preset())
 }
