@@ -72,6 +72,9 @@ pub enum ModelError {
         /// A few valid names, for the message.
         examples: String,
     },
+    /// Bytes that are not a decodable image.
+    #[error("not an image this page can read (PNG, JPEG, GIF, WebP, BMP): {0}")]
+    Image(String),
     /// Reading a file from disk failed.
     #[error("cannot read `{path}`: {source}")]
     Io {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod init;
 pub mod layers;
 pub mod naming;
+pub mod preprocess;
 pub mod resnet;
 pub mod text;
 pub mod vit;
@@ -23,4 +24,5 @@ pub use config::{Act, ClipConfig, ResNetConfig, TextConfig, VisionConfig, VitCon
 pub use error::{ModelError, Result};
 pub use init::{SeededRng, canonical_shapes, random_store};
 pub use naming::{Naming, infer_config};
+pub use preprocess::Preprocessor;
 pub use weights::{HostTensor, WeightStore};
