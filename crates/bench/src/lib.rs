@@ -1,0 +1,1 @@
+//! Benchmarks only: see `benches/image_forward.rs` and `tools/bench/compare.sh`.
