@@ -12,7 +12,11 @@ use modalscope_model::{Clip, ClipConfig, WeightStore, canonical_store, infer_con
 type B = Flex;
 
 #[derive(Parser)]
-#[command(name = "modalscope", version, about = "A microscope for the neurons of multimodal models")]
+#[command(
+    name = "modalscope",
+    version,
+    about = "A microscope for the neurons of multimodal models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,7 +82,15 @@ fn run(cli: Cli) -> Result<()> {
             name,
             precision,
             no_check,
-        } => convert(&checkpoint, &output, config.as_deref(), tokenizer.as_deref(), name, precision, !no_check),
+        } => convert(
+            &checkpoint,
+            &output,
+            config.as_deref(),
+            tokenizer.as_deref(),
+            name,
+            precision,
+            !no_check,
+        ),
         Command::Inspect { file, config } => inspect(&file, config.as_deref()),
     }
 }
@@ -89,7 +101,8 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 /// Reads a config file of either dialect (Hugging Face or OpenCLIP).
 fn read_config(path: &Path, name: &str) -> Result<ClipConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let cfg = if text.contains("vision_cfg") {
         ClipConfig::from_open_clip_json(name, &text)?
     } else {
@@ -113,18 +126,27 @@ fn convert(
     check: bool,
 ) -> Result<()> {
     let (weights, dir) = if checkpoint.is_dir() {
-        (checkpoint.join("model.safetensors"), Some(checkpoint.to_path_buf()))
+        (
+            checkpoint.join("model.safetensors"),
+            Some(checkpoint.to_path_buf()),
+        )
     } else {
         (checkpoint.to_path_buf(), None)
     };
-    let stem = checkpoint.file_stem().and_then(|s| s.to_str()).unwrap_or("clip").to_string();
+    let stem = checkpoint
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("clip")
+        .to_string();
     let raw = WeightStore::from_safetensors(&read(&weights)?)
         .with_context(|| format!("{} is not a CLIP checkpoint", weights.display()))?;
     let naming = naming::detect(&raw)?;
     let store = canonical_store(raw)?;
-    let config_path = config
-        .map(Path::to_path_buf)
-        .or_else(|| dir.as_ref().map(|d| d.join("config.json")).filter(|p| p.exists()));
+    let config_path = config.map(Path::to_path_buf).or_else(|| {
+        dir.as_ref()
+            .map(|d| d.join("config.json"))
+            .filter(|p| p.exists())
+    });
     let mut cfg = match &config_path {
         Some(p) => read_config(p, &stem)?.named_after_preset(),
         None => infer_config(&store)?,
@@ -136,10 +158,12 @@ fn convert(
     }
     let tok_dir = tokenizer.map(Path::to_path_buf).or(dir);
     let tok = match tok_dir {
-        Some(d) if d.join("vocab.json").exists() && d.join("merges.txt").exists() => Some(TokenizerFiles {
-            vocab_json: std::fs::read_to_string(d.join("vocab.json"))?,
-            merges_txt: std::fs::read_to_string(d.join("merges.txt"))?,
-        }),
+        Some(d) if d.join("vocab.json").exists() && d.join("merges.txt").exists() => {
+            Some(TokenizerFiles {
+                vocab_json: std::fs::read_to_string(d.join("vocab.json"))?,
+                merges_txt: std::fs::read_to_string(d.join("merges.txt"))?,
+            })
+        }
         Some(d) if tokenizer.is_some() => bail!("{} has no vocab.json + merges.txt", d.display()),
         _ => None,
     };
@@ -155,11 +179,28 @@ fn convert(
         "naming": format!("{naming:?}"),
         "converted_by": format!("modalscope {}", env!("CARGO_PKG_VERSION")),
     });
-    let (bytes, report) = bundle::write(&cfg, &fp32.layer_names(), &store, tok.as_ref(), precision, meta);
+    let (bytes, report) = bundle::write(
+        &cfg,
+        &fp32.layer_names(),
+        &store,
+        tok.as_ref(),
+        precision,
+        meta,
+    );
     std::fs::write(output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
     println!("model        {} ({:?} naming)", cfg.name, naming);
-    println!("tensors      {} int8, {} f32", report.quantized_tensors, report.f32_tensors);
-    println!("tokenizer    {}", if tok.is_some() { "included" } else { "not included" });
+    println!(
+        "tensors      {} int8, {} f32",
+        report.quantized_tensors, report.f32_tensors
+    );
+    println!(
+        "tokenizer    {}",
+        if tok.is_some() {
+            "included"
+        } else {
+            "not included"
+        }
+    );
     println!("fp32 size    {}", mb(report.f32_bytes));
     println!(
         "bundle size  {} ({:.1}% of fp32) -> {}",
@@ -167,7 +208,10 @@ fn convert(
         100.0 * report.bundle_bytes as f64 / report.f32_bytes as f64,
         output.display()
     );
-    println!("weight error max {:.3e}, mean {:.3e} (absolute)", report.max_abs_error, report.mean_abs_error);
+    println!(
+        "weight error max {:.3e}, mean {:.3e} (absolute)",
+        report.max_abs_error, report.mean_abs_error
+    );
     if check {
         let (back, _) = Clip::<B>::from_bundle(&bytes, &device)?;
         let s = cfg.vision.image_size();
@@ -175,7 +219,12 @@ fn convert(
         let a = fp32.encode_image(images.clone());
         let b = back.encode_image(images);
         let cos = modalscope_model::normalize(a) * modalscope_model::normalize(b);
-        let cos: Vec<f32> = cos.sum_dim(1).into_data().convert::<f32>().into_vec().unwrap_or_default();
+        let cos: Vec<f32> = cos
+            .sum_dim(1)
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .unwrap_or_default();
         let min = cos.iter().copied().fold(f32::INFINITY, f32::min);
         println!("image embedding cosine vs fp32 (2 random inputs): min {min:.5}");
     }
@@ -187,7 +236,11 @@ fn inspect(file: &Path, config: Option<&Path>) -> Result<()> {
     let device = Default::default();
     let clip = if bundle::is_bundle(&bytes) {
         let b = bundle::read(&bytes)?;
-        println!("bundle       {} ({})", file.display(), mb(bytes.len() as u64));
+        println!(
+            "bundle       {} ({})",
+            file.display(),
+            mb(bytes.len() as u64)
+        );
         if !b.meta.is_null() {
             println!("meta         {}", b.meta);
         }

@@ -8,7 +8,10 @@ fn fixture(path: &str) -> PathBuf {
 }
 
 fn modalscope(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_modalscope")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_modalscope"))
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -21,12 +24,22 @@ fn converts_a_hugging_face_folder_and_inspects_the_bundle() {
     let dir = std::env::temp_dir().join(format!("modalscope-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // A Hugging Face-style folder: weights, config and tokenizer side by side.
-    for f in ["hf_vit/model.safetensors", "hf_vit/config.json", "tokenizer/vocab.json", "tokenizer/merges.txt"] {
+    for f in [
+        "hf_vit/model.safetensors",
+        "hf_vit/config.json",
+        "tokenizer/vocab.json",
+        "tokenizer/merges.txt",
+    ] {
         let src = fixture(f);
         std::fs::copy(&src, dir.join(src.file_name().unwrap())).unwrap();
     }
     let out = dir.join("tiny.msb");
-    let (ok, stdout, stderr) = modalscope(&["convert", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let (ok, stdout, stderr) = modalscope(&[
+        "convert",
+        dir.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("bundle size"), "{stdout}");
     assert!(stdout.contains("tokenizer    included"), "{stdout}");
@@ -68,7 +81,11 @@ fn converts_an_openai_resnet_with_its_open_clip_config() {
 #[test]
 fn bad_inputs_give_messages_not_panics() {
     let missing = modalscope(&["inspect", "/nonexistent/model.msb"]);
-    assert!(!missing.0 && missing.2.contains("cannot read"), "{}", missing.2);
+    assert!(
+        !missing.0 && missing.2.contains("cannot read"),
+        "{}",
+        missing.2
+    );
 
     let garbage = std::env::temp_dir().join(format!("modalscope-garbage-{}", std::process::id()));
     std::fs::write(&garbage, b"MSCPBNDL\x01\x00\x00\x00").unwrap();
@@ -77,7 +94,10 @@ fn bad_inputs_give_messages_not_panics() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     // Shapes alone cannot tell the tiny model's head count: the CLI says so.
-    let (ok, _, stderr) = modalscope(&["inspect", fixture("hf_vit/model.safetensors").to_str().unwrap()]);
+    let (ok, _, stderr) = modalscope(&[
+        "inspect",
+        fixture("hf_vit/model.safetensors").to_str().unwrap(),
+    ]);
     assert!(!ok && stderr.contains("head count"), "{stderr}");
     std::fs::remove_file(&garbage).ok();
 }

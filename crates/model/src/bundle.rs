@@ -121,7 +121,10 @@ pub fn quantize_rows(t: &HostTensor) -> (Vec<i8>, Vec<f32>) {
         let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
         let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
         scales.push(scale);
-        q.extend(row.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8));
+        q.extend(
+            row.iter()
+                .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8),
+        );
     }
     (q, scales)
 }
@@ -197,7 +200,10 @@ pub fn write(
     }
     let mut blobs = Vec::new();
     if let Some(tok) = tokenizer {
-        for (name, text) in [("vocab.json", &tok.vocab_json), ("merges.txt", &tok.merges_txt)] {
+        for (name, text) in [
+            ("vocab.json", &tok.vocab_json),
+            ("merges.txt", &tok.merges_txt),
+        ] {
             align(&mut data);
             blobs.push(Blob {
                 name: name.to_string(),
@@ -207,7 +213,11 @@ pub fn write(
             data.extend_from_slice(text.as_bytes());
         }
     }
-    report.mean_abs_error = if err_count > 0 { (err_sum / err_count as f64) as f32 } else { 0.0 };
+    report.mean_abs_error = if err_count > 0 {
+        (err_sum / err_count as f64) as f32
+    } else {
+        0.0
+    };
     let header = Header {
         config: config.clone(),
         layers: layers.to_vec(),
@@ -278,7 +288,9 @@ pub fn read(bytes: &[u8]) -> Result<Bundle> {
         .tensors
         .iter()
         .map(|e| {
-            let scales = e.scales_offset.map_or(0, |o| o + 4 * e.shape.first().copied().unwrap_or(0) as u64);
+            let scales = e
+                .scales_offset
+                .map_or(0, |o| o + 4 * e.shape.first().copied().unwrap_or(0) as u64);
             (e.offset + e.nbytes).max(scales)
         })
         .chain(header.blobs.iter().map(|b| b.offset + b.nbytes))
@@ -293,7 +305,10 @@ pub fn read(bytes: &[u8]) -> Result<Bundle> {
     }
     let found = crc32fast::hash(&bytes[16..]);
     if found != crc {
-        return Err(ModelError::Corrupt { expected: crc, found });
+        return Err(ModelError::Corrupt {
+            expected: crc,
+            found,
+        });
     }
     header.config.validate()?;
     let mut store = WeightStore::new();
@@ -305,7 +320,10 @@ pub fn read(bytes: &[u8]) -> Result<Bundle> {
                 if raw.len() != 4 * numel {
                     return Err(size_mismatch(e, 4 * numel));
                 }
-                let v = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+                let v = raw
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                    .collect();
                 HostTensor::new(e.shape.clone(), v)
             }
             Dtype::I8 => {
@@ -313,11 +331,14 @@ pub fn read(bytes: &[u8]) -> Result<Bundle> {
                     return Err(size_mismatch(e, numel));
                 }
                 let rows = e.shape[0] as u64;
-                let so = e
-                    .scales_offset
-                    .ok_or_else(|| ModelError::InvalidConfig(format!("int8 tensor `{}` has no scales", e.name)))?;
+                let so = e.scales_offset.ok_or_else(|| {
+                    ModelError::InvalidConfig(format!("int8 tensor `{}` has no scales", e.name))
+                })?;
                 let sraw = slice(data, so, 4 * rows, &e.name)?;
-                let scales: Vec<f32> = sraw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+                let scales: Vec<f32> = sraw
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                    .collect();
                 let q: Vec<i8> = raw.iter().map(|&b| b as i8).collect();
                 dequantize_rows(&e.shape, &q, &scales)
             }
@@ -329,14 +350,17 @@ pub fn read(bytes: &[u8]) -> Result<Bundle> {
             None => Ok(None),
             Some(b) => {
                 let raw = slice(data, b.offset, b.nbytes, name)?;
-                String::from_utf8(raw.to_vec())
-                    .map(Some)
-                    .map_err(|_| ModelError::InvalidConfig(format!("{name} in the bundle is not UTF-8")))
+                String::from_utf8(raw.to_vec()).map(Some).map_err(|_| {
+                    ModelError::InvalidConfig(format!("{name} in the bundle is not UTF-8"))
+                })
             }
         }
     };
     let tokenizer = match (blob("vocab.json")?, blob("merges.txt")?) {
-        (Some(vocab_json), Some(merges_txt)) => Some(TokenizerFiles { vocab_json, merges_txt }),
+        (Some(vocab_json), Some(merges_txt)) => Some(TokenizerFiles {
+            vocab_json,
+            merges_txt,
+        }),
         _ => None,
     };
     Ok(Bundle {

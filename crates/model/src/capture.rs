@@ -77,7 +77,10 @@ impl<B: Backend> Activation<B> {
             Self::Pooled(t) => t.to_data(),
         };
         let shape = data.shape.to_vec();
-        (shape, data.convert::<f32>().into_vec().expect("f32 activations"))
+        (
+            shape,
+            data.convert::<f32>().into_vec().expect("f32 activations"),
+        )
     }
 }
 
@@ -148,7 +151,13 @@ impl<B: Backend> Capture<B> {
     }
 
     /// Records a token sequence if it is wanted.
-    pub fn tokens(&mut self, name: &str, tensor: &Tensor<B, 3>, grid: Option<[usize; 2]>, class_token: bool) {
+    pub fn tokens(
+        &mut self,
+        name: &str,
+        tensor: &Tensor<B, 3>,
+        grid: Option<[usize; 2]>,
+        class_token: bool,
+    ) {
         if self.wants(name) {
             self.recorded.insert(
                 name.to_string(),
@@ -164,14 +173,16 @@ impl<B: Backend> Capture<B> {
     /// Records a feature map if it is wanted.
     pub fn map(&mut self, name: &str, tensor: &Tensor<B, 4>) {
         if self.wants(name) {
-            self.recorded.insert(name.to_string(), Activation::Map(tensor.clone()));
+            self.recorded
+                .insert(name.to_string(), Activation::Map(tensor.clone()));
         }
     }
 
     /// Records pooled vectors if they are wanted.
     pub fn pooled(&mut self, name: &str, tensor: &Tensor<B, 2>) {
         if self.wants(name) {
-            self.recorded.insert(name.to_string(), Activation::Pooled(tensor.clone()));
+            self.recorded
+                .insert(name.to_string(), Activation::Pooled(tensor.clone()));
         }
     }
 

@@ -30,16 +30,32 @@ pub struct Clip<B: Backend> {
 
 impl<B: Backend> Clip<B> {
     /// Builds the model from a store in canonical naming; every tensor must be consumed.
-    pub fn from_store(config: &ClipConfig, mut store: WeightStore, device: &B::Device) -> Result<Self> {
+    pub fn from_store(
+        config: &ClipConfig,
+        mut store: WeightStore,
+        device: &B::Device,
+    ) -> Result<Self> {
         config.validate()?;
         // Buffers that some exports carry and the model does not need.
-        for name in ["text_model.embeddings.position_ids", "vision_model.embeddings.position_ids"] {
+        for name in [
+            "text_model.embeddings.position_ids",
+            "vision_model.embeddings.position_ids",
+        ] {
             let _ = store.take_any(name);
         }
-        let mut ld = Loader { store: &mut store, device };
+        let mut ld = Loader {
+            store: &mut store,
+            device,
+        };
         let (vit, resnet) = match &config.vision {
-            VisionConfig::Vit(c) => (Some(VisionTransformer::load(c, config.projection_dim, &mut ld)?), None),
-            VisionConfig::Resnet(c) => (None, Some(ModifiedResNet::load(c, config.projection_dim, &mut ld)?)),
+            VisionConfig::Vit(c) => (
+                Some(VisionTransformer::load(c, config.projection_dim, &mut ld)?),
+                None,
+            ),
+            VisionConfig::Resnet(c) => (
+                None,
+                Some(ModifiedResNet::load(c, config.projection_dim, &mut ld)?),
+            ),
         };
         let text = TextTransformer::load(&config.text, config.projection_dim, &mut ld)?;
         let logit_scale = ld.param("logit_scale", [1])?;
@@ -62,7 +78,11 @@ impl<B: Backend> Clip<B> {
     /// Loads a safetensors checkpoint in Hugging Face or OpenAI naming.
     ///
     /// Without a config the architecture is inferred from tensor shapes (64-wide heads).
-    pub fn from_safetensors(bytes: &[u8], config: Option<ClipConfig>, device: &B::Device) -> Result<Self> {
+    pub fn from_safetensors(
+        bytes: &[u8],
+        config: Option<ClipConfig>,
+        device: &B::Device,
+    ) -> Result<Self> {
         let store = canonical_store(WeightStore::from_safetensors(bytes)?)?;
         let config = match config {
             Some(c) => c,
@@ -93,7 +113,13 @@ impl<B: Backend> Clip<B> {
         if names.iter().any(|n| n == name) {
             Ok(())
         } else {
-            let examples = names.iter().rev().take(4).cloned().collect::<Vec<_>>().join(", ");
+            let examples = names
+                .iter()
+                .rev()
+                .take(4)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
             Err(ModelError::UnknownLayer {
                 name: name.to_string(),
                 examples,
@@ -104,7 +130,11 @@ impl<B: Backend> Clip<B> {
     /// Embeds normalized images `[batch, 3, size, size]`, recording what `cap` asks for.
     ///
     /// Returns `None` when the capture completed before the last layer (the pass stopped early).
-    pub fn encode_image_with(&self, images: Tensor<B, 4>, cap: &mut Capture<B>) -> Option<Tensor<B, 2>> {
+    pub fn encode_image_with(
+        &self,
+        images: Tensor<B, 4>,
+        cap: &mut Capture<B>,
+    ) -> Option<Tensor<B, 2>> {
         match (&self.vit, &self.resnet) {
             (Some(v), _) => v.forward(images, cap),
             (_, Some(r)) => r.forward(images, cap),
@@ -119,7 +149,11 @@ impl<B: Backend> Clip<B> {
     }
 
     /// Embeds token sequences (equal lengths), recording what `cap` asks for.
-    pub fn encode_text_with(&self, ids: &[Vec<u32>], cap: &mut Capture<B>) -> Result<Option<Tensor<B, 2>>> {
+    pub fn encode_text_with(
+        &self,
+        ids: &[Vec<u32>],
+        cap: &mut Capture<B>,
+    ) -> Result<Option<Tensor<B, 2>>> {
         self.text.forward(ids, cap)
     }
 
@@ -151,7 +185,12 @@ impl<B: Backend> Clip<B> {
 
 /// L2-normalizes rows.
 pub fn normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
+    let norm = x
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .sqrt()
+        .clamp_min(1e-12);
     x / norm
 }
 
@@ -170,13 +209,20 @@ impl<B: Backend> Clip<B> {
     }
 
     /// Loads a modalscope bundle (int8 or f32), returning the model and its tokenizer files.
-    pub fn from_bundle(bytes: &[u8], device: &B::Device) -> Result<(Self, Option<crate::bundle::TokenizerFiles>)> {
+    pub fn from_bundle(
+        bytes: &[u8],
+        device: &B::Device,
+    ) -> Result<(Self, Option<crate::bundle::TokenizerFiles>)> {
         let b = crate::bundle::read(bytes)?;
         Ok((Self::from_store(&b.config, b.store, device)?, b.tokenizer))
     }
 
     /// Loads either a bundle or a safetensors checkpoint, telling them apart by their bytes.
-    pub fn from_bytes(bytes: &[u8], config: Option<ClipConfig>, device: &B::Device) -> Result<Self> {
+    pub fn from_bytes(
+        bytes: &[u8],
+        config: Option<ClipConfig>,
+        device: &B::Device,
+    ) -> Result<Self> {
         if crate::bundle::is_bundle(bytes) {
             Ok(Self::from_bundle(bytes, device)?.0)
         } else {

@@ -247,8 +247,17 @@ impl ClipConfig {
 
     /// The same config named after the published preset it equals, if any.
     pub fn named_after_preset(self) -> Self {
-        for preset in [Self::vit_b32(), Self::vit_b16(), Self::rn50(), Self::rn50x4()] {
-            if (Self { name: preset.name.clone(), ..self.clone() }) == preset {
+        for preset in [
+            Self::vit_b32(),
+            Self::vit_b16(),
+            Self::rn50(),
+            Self::rn50x4(),
+        ] {
+            if (Self {
+                name: preset.name.clone(),
+                ..self.clone()
+            }) == preset
+            {
                 return preset;
             }
         }
@@ -258,8 +267,12 @@ impl ClipConfig {
     /// Parses a Hugging Face `transformers` CLIP `config.json`.
     pub fn from_hf_json(name: &str, json: &str) -> Result<Self> {
         let v: Value = serde_json::from_str(json).map_err(|e| bad(format!("config.json: {e}")))?;
-        let vc = v.get("vision_config").ok_or_else(|| bad("config.json has no vision_config"))?;
-        let tc = v.get("text_config").ok_or_else(|| bad("config.json has no text_config"))?;
+        let vc = v
+            .get("vision_config")
+            .ok_or_else(|| bad("config.json has no vision_config"))?;
+        let tc = v
+            .get("text_config")
+            .ok_or_else(|| bad("config.json has no text_config"))?;
         let act = |c: &Value| match c.get("hidden_act").and_then(Value::as_str) {
             Some("gelu") => Act::Gelu,
             _ => Act::QuickGelu,
@@ -278,7 +291,10 @@ impl ClipConfig {
                 heads: get_usize(vc, "num_attention_heads", Some(12))?,
                 mlp_width: get_usize(vc, "intermediate_size", Some(3072))?,
                 act: act(vc),
-                layer_norm_eps: vc.get("layer_norm_eps").and_then(Value::as_f64).unwrap_or(1e-5),
+                layer_norm_eps: vc
+                    .get("layer_norm_eps")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(1e-5),
             }),
             TextConfig {
                 vocab_size: get_usize(tc, "vocab_size", Some(49408))?,
@@ -288,21 +304,34 @@ impl ClipConfig {
                 heads: get_usize(tc, "num_attention_heads", Some(8))?,
                 mlp_width: get_usize(tc, "intermediate_size", Some(2048))?,
                 act: act(tc),
-                layer_norm_eps: tc.get("layer_norm_eps").and_then(Value::as_f64).unwrap_or(1e-5),
+                layer_norm_eps: tc
+                    .get("layer_norm_eps")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(1e-5),
                 // transformers keeps OpenAI's legacy behaviour (pool at the largest id) when
                 // eos_token_id is 2; otherwise it pools at the first eos token, which is the
                 // same position when the eos token has the largest id.
-                eot_token_id: (eos != 2 && eos + 1 != get_usize(tc, "vocab_size", Some(49408))?).then_some(eos as u32),
+                eot_token_id: (eos != 2 && eos + 1 != get_usize(tc, "vocab_size", Some(49408))?)
+                    .then_some(eos as u32),
             },
         ))
     }
 
     /// Parses an OpenCLIP model config (`embed_dim`, `vision_cfg`, `text_cfg`).
     pub fn from_open_clip_json(name: &str, json: &str) -> Result<Self> {
-        let v: Value = serde_json::from_str(json).map_err(|e| bad(format!("OpenCLIP config: {e}")))?;
-        let vc = v.get("vision_cfg").ok_or_else(|| bad("OpenCLIP config has no vision_cfg"))?;
-        let tc = v.get("text_cfg").ok_or_else(|| bad("OpenCLIP config has no text_cfg"))?;
-        let act = if v.get("quick_gelu").and_then(Value::as_bool).unwrap_or(false) {
+        let v: Value =
+            serde_json::from_str(json).map_err(|e| bad(format!("OpenCLIP config: {e}")))?;
+        let vc = v
+            .get("vision_cfg")
+            .ok_or_else(|| bad("OpenCLIP config has no vision_cfg"))?;
+        let tc = v
+            .get("text_cfg")
+            .ok_or_else(|| bad("OpenCLIP config has no text_cfg"))?;
+        let act = if v
+            .get("quick_gelu")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
             Act::QuickGelu
         } else {
             Act::Gelu
@@ -317,7 +346,10 @@ impl ClipConfig {
                 }
                 let mut layers = [0; 4];
                 for (slot, s) in layers.iter_mut().zip(stages) {
-                    *slot = s.as_u64().ok_or_else(|| bad("stage depth is not a number"))? as usize;
+                    *slot = s
+                        .as_u64()
+                        .ok_or_else(|| bad("stage depth is not a number"))?
+                        as usize;
                 }
                 VisionConfig::Resnet(ResNetConfig {
                     image_size,
@@ -362,20 +394,47 @@ impl ClipConfig {
 
     /// Checks that the numbers describe a buildable model.
     pub fn validate(&self) -> Result<()> {
-        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(bad(what.to_string())) };
+        let check = |ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(bad(what.to_string()))
+            }
+        };
         match &self.vision {
             VisionConfig::Vit(v) => {
-                check(v.patch_size > 0 && v.image_size % v.patch_size == 0, "image size must be a multiple of the patch size")?;
-                check(v.heads > 0 && v.width % v.heads == 0, "vision width must be a multiple of its heads")?;
+                check(
+                    v.patch_size > 0 && v.image_size % v.patch_size == 0,
+                    "image size must be a multiple of the patch size",
+                )?;
+                check(
+                    v.heads > 0 && v.width % v.heads == 0,
+                    "vision width must be a multiple of its heads",
+                )?;
             }
             VisionConfig::Resnet(r) => {
-                check(r.image_size % 32 == 0, "ResNet image size must be a multiple of 32")?;
-                check(r.heads > 0 && r.embed_dim() % r.heads == 0, "ResNet embed width must be a multiple of its heads")?;
+                check(
+                    r.image_size % 32 == 0,
+                    "ResNet image size must be a multiple of 32",
+                )?;
+                check(
+                    r.heads > 0 && r.embed_dim() % r.heads == 0,
+                    "ResNet embed width must be a multiple of its heads",
+                )?;
             }
         }
-        check(self.text.heads > 0 && self.text.width % self.text.heads == 0, "text width must be a multiple of its heads")?;
-        check(self.text.context_length > 0 && self.text.vocab_size > 0, "text tower needs a vocabulary and a context")?;
-        check(self.projection_dim > 0, "projection dimension must be positive")
+        check(
+            self.text.heads > 0 && self.text.width % self.text.heads == 0,
+            "text width must be a multiple of its heads",
+        )?;
+        check(
+            self.text.context_length > 0 && self.text.vocab_size > 0,
+            "text tower needs a vocabulary and a context",
+        )?;
+        check(
+            self.projection_dim > 0,
+            "projection dimension must be positive",
+        )
     }
 }
 

@@ -19,7 +19,9 @@ pub enum ModelError {
         found: Vec<usize>,
     },
     /// A tensor is stored in a number format the loader does not read.
-    #[error("tensor `{name}` is stored as {dtype}, which cannot be read (expected F32, F16 or BF16)")]
+    #[error(
+        "tensor `{name}` is stored as {dtype}, which cannot be read (expected F32, F16 or BF16)"
+    )]
     UnsupportedDtype {
         /// Tensor name.
         name: String,
@@ -33,7 +35,9 @@ pub enum ModelError {
     #[error("not a modalscope bundle: the file does not start with the `MSCPBNDL` magic")]
     BadMagic,
     /// The bundle was written by a newer format version.
-    #[error("bundle format version {found} is not supported (this build reads version {supported})")]
+    #[error(
+        "bundle format version {found} is not supported (this build reads version {supported})"
+    )]
     UnsupportedVersion {
         /// Version in the file.
         found: u32,

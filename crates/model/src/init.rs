@@ -30,15 +30,29 @@ pub fn canonical_shapes(cfg: &ClipConfig) -> Vec<(String, Vec<usize>)> {
         VisionConfig::Vit(v) => {
             let w = v.width;
             let e = "vision_model.embeddings";
-            push(format!("{e}.patch_embedding.weight"), vec![w, 3, v.patch_size, v.patch_size]);
+            push(
+                format!("{e}.patch_embedding.weight"),
+                vec![w, 3, v.patch_size, v.patch_size],
+            );
             push(format!("{e}.class_embedding"), vec![w]);
-            push(format!("{e}.position_embedding.weight"), vec![v.grid() * v.grid() + 1, w]);
+            push(
+                format!("{e}.position_embedding.weight"),
+                vec![v.grid() * v.grid() + 1, w],
+            );
             ln(&mut push, "vision_model.pre_layrnorm", w);
             for i in 0..v.layers {
-                block(&mut push, &format!("vision_model.encoder.layers.{i}"), w, v.mlp_width);
+                block(
+                    &mut push,
+                    &format!("vision_model.encoder.layers.{i}"),
+                    w,
+                    v.mlp_width,
+                );
             }
             ln(&mut push, "vision_model.post_layernorm", w);
-            push("visual_projection.weight".into(), vec![cfg.projection_dim, w]);
+            push(
+                "visual_projection.weight".into(),
+                vec![cfg.projection_dim, w],
+            );
         }
         VisionConfig::Resnet(r) => {
             let w = r.width;
@@ -47,8 +61,14 @@ pub fn canonical_shapes(cfg: &ClipConfig) -> Vec<(String, Vec<usize>)> {
                     push(format!("{p}.{s}"), vec![c]);
                 }
             };
-            for (i, (cin, cout)) in [(3, w / 2), (w / 2, w / 2), (w / 2, w)].into_iter().enumerate() {
-                push(format!("visual.conv{}.weight", i + 1), vec![cout, cin, 3, 3]);
+            for (i, (cin, cout)) in [(3, w / 2), (w / 2, w / 2), (w / 2, w)]
+                .into_iter()
+                .enumerate()
+            {
+                push(
+                    format!("visual.conv{}.weight", i + 1),
+                    vec![cout, cin, 3, 3],
+                );
                 bn(&mut push, &format!("visual.bn{}", i + 1), cout);
             }
             let mut inplanes = w;
@@ -63,7 +83,10 @@ pub fn canonical_shapes(cfg: &ClipConfig) -> Vec<(String, Vec<usize>)> {
                     push(format!("{p}.conv3.weight"), vec![planes * 4, planes, 1, 1]);
                     bn(&mut push, &format!("{p}.bn3"), planes * 4);
                     if b == 0 && (s > 0 || inplanes != planes * 4) {
-                        push(format!("{p}.downsample.0.weight"), vec![planes * 4, inplanes, 1, 1]);
+                        push(
+                            format!("{p}.downsample.0.weight"),
+                            vec![planes * 4, inplanes, 1, 1],
+                        );
                         bn(&mut push, &format!("{p}.downsample.1"), planes * 4);
                     }
                     inplanes = planes * 4;
@@ -72,24 +95,44 @@ pub fn canonical_shapes(cfg: &ClipConfig) -> Vec<(String, Vec<usize>)> {
             let embed = r.embed_dim();
             let side = r.image_size / 32;
             let a = "visual.attnpool";
-            push(format!("{a}.positional_embedding"), vec![side * side + 1, embed]);
+            push(
+                format!("{a}.positional_embedding"),
+                vec![side * side + 1, embed],
+            );
             for proj in ["q_proj", "k_proj", "v_proj"] {
                 push(format!("{a}.{proj}.weight"), vec![embed, embed]);
                 push(format!("{a}.{proj}.bias"), vec![embed]);
             }
-            push(format!("{a}.c_proj.weight"), vec![cfg.projection_dim, embed]);
+            push(
+                format!("{a}.c_proj.weight"),
+                vec![cfg.projection_dim, embed],
+            );
             push(format!("{a}.c_proj.bias"), vec![cfg.projection_dim]);
         }
     }
     let t = &cfg.text;
     let e = "text_model.embeddings";
-    push(format!("{e}.token_embedding.weight"), vec![t.vocab_size, t.width]);
-    push(format!("{e}.position_embedding.weight"), vec![t.context_length, t.width]);
+    push(
+        format!("{e}.token_embedding.weight"),
+        vec![t.vocab_size, t.width],
+    );
+    push(
+        format!("{e}.position_embedding.weight"),
+        vec![t.context_length, t.width],
+    );
     for i in 0..t.layers {
-        block(&mut push, &format!("text_model.encoder.layers.{i}"), t.width, t.mlp_width);
+        block(
+            &mut push,
+            &format!("text_model.encoder.layers.{i}"),
+            t.width,
+            t.mlp_width,
+        );
     }
     ln(&mut push, "text_model.final_layer_norm", t.width);
-    push("text_projection.weight".into(), vec![cfg.projection_dim, t.width]);
+    push(
+        "text_projection.weight".into(),
+        vec![cfg.projection_dim, t.width],
+    );
     push("logit_scale".into(), vec![1]);
     out
 }

@@ -107,23 +107,44 @@ pub struct Loader<'a, B: Backend> {
 
 impl<B: Backend> Loader<'_, B> {
     /// A tensor of rank `D` with the given shape.
-    pub fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Tensor<B, D>> {
+    pub fn tensor<const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+    ) -> Result<Tensor<B, D>> {
         Ok(self.store.take(name, &shape)?.to_tensor(self.device))
     }
 
     /// A trainable parameter of rank `D` with the given shape.
-    pub fn param<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Param<Tensor<B, D>>> {
+    pub fn param<const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+    ) -> Result<Param<Tensor<B, D>>> {
         Ok(Param::from_tensor(self.tensor(name, shape)?))
     }
 
     /// A linear layer stored PyTorch-style as `{prefix}.weight` `[out, in]` and `{prefix}.bias`.
-    pub fn linear(&mut self, prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear<B>> {
-        let w = self.store.take(&format!("{prefix}.weight"), &[d_out, d_in])?;
+    pub fn linear(
+        &mut self,
+        prefix: &str,
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+    ) -> Result<Linear<B>> {
+        let w = self
+            .store
+            .take(&format!("{prefix}.weight"), &[d_out, d_in])?;
         self.linear_from(w, bias.then(|| format!("{prefix}.bias")).as_deref(), d_out)
     }
 
     /// A linear layer from an already taken `[out, in]` weight and an optional bias name.
-    pub fn linear_from(&mut self, weight: HostTensor, bias: Option<&str>, d_out: usize) -> Result<Linear<B>> {
+    pub fn linear_from(
+        &mut self,
+        weight: HostTensor,
+        bias: Option<&str>,
+        d_out: usize,
+    ) -> Result<Linear<B>> {
         let bias = match bias {
             Some(name) => Some(self.param(name, [d_out])?),
             None => None,
@@ -158,7 +179,16 @@ impl<B: Backend> Loader<'_, B> {
     }
 
     /// A square-kernel convolution stored as `{prefix}.weight` `[out, in, k, k]`.
-    pub fn conv(&mut self, prefix: &str, c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, bias: bool) -> Result<Conv2d<B>> {
+    pub fn conv(
+        &mut self,
+        prefix: &str,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        bias: bool,
+    ) -> Result<Conv2d<B>> {
         let weight = self.param(&format!("{prefix}.weight"), [c_out, c_in, k, k])?;
         let bias = if bias {
             Some(self.param(&format!("{prefix}.bias"), [c_out])?)
@@ -177,7 +207,14 @@ impl<B: Backend> Loader<'_, B> {
     }
 
     /// A residual attention block in Hugging Face naming (`{prefix}.self_attn.q_proj`, ...).
-    pub fn block(&mut self, prefix: &str, width: usize, mlp: usize, heads: usize, eps: f64) -> Result<Block<B>> {
+    pub fn block(
+        &mut self,
+        prefix: &str,
+        width: usize,
+        mlp: usize,
+        heads: usize,
+        eps: f64,
+    ) -> Result<Block<B>> {
         let p = |s: &str| format!("{prefix}.{s}");
         Ok(Block {
             ln1: self.layer_norm(&p("layer_norm1"), width, eps)?,

@@ -52,7 +52,9 @@ pub fn openai_to_canonical(mut store: WeightStore) -> Result<WeightStore> {
             match rest {
                 "conv1.weight" => "vision_model.embeddings.patch_embedding.weight".to_string(),
                 "class_embedding" => "vision_model.embeddings.class_embedding".to_string(),
-                "positional_embedding" => "vision_model.embeddings.position_embedding.weight".to_string(),
+                "positional_embedding" => {
+                    "vision_model.embeddings.position_embedding.weight".to_string()
+                }
                 "proj" => {
                     out.insert("visual_projection.weight", t.transposed());
                     continue;
@@ -75,8 +77,12 @@ pub fn openai_to_canonical(mut store: WeightStore) -> Result<WeightStore> {
             continue;
         } else {
             match name.as_str() {
-                "token_embedding.weight" => "text_model.embeddings.token_embedding.weight".to_string(),
-                "positional_embedding" => "text_model.embeddings.position_embedding.weight".to_string(),
+                "token_embedding.weight" => {
+                    "text_model.embeddings.token_embedding.weight".to_string()
+                }
+                "positional_embedding" => {
+                    "text_model.embeddings.position_embedding.weight".to_string()
+                }
                 "ln_final.weight" => "text_model.final_layer_norm.weight".to_string(),
                 "ln_final.bias" => "text_model.final_layer_norm.bias".to_string(),
                 "text_projection" => {
@@ -93,11 +99,18 @@ pub fn openai_to_canonical(mut store: WeightStore) -> Result<WeightStore> {
 }
 
 fn unexpected(name: &str) -> ModelError {
-    ModelError::UnknownArchitecture(format!("unexpected tensor `{name}` in an OpenAI-named checkpoint"))
+    ModelError::UnknownArchitecture(format!(
+        "unexpected tensor `{name}` in an OpenAI-named checkpoint"
+    ))
 }
 
 /// Maps `{i}.attn.in_proj_weight`-style block names into Hugging Face block names.
-fn block_name(tower: &str, rest: &str, t: crate::weights::HostTensor, out: &mut WeightStore) -> Result<()> {
+fn block_name(
+    tower: &str,
+    rest: &str,
+    t: crate::weights::HostTensor,
+    out: &mut WeightStore,
+) -> Result<()> {
     let (idx, sub) = rest.split_once('.').ok_or_else(|| unexpected(rest))?;
     let p = format!("{tower}.encoder.layers.{idx}");
     let simple = |s: &str| -> Option<String> {
@@ -114,7 +127,11 @@ fn block_name(tower: &str, rest: &str, t: crate::weights::HostTensor, out: &mut 
     };
     match sub {
         "attn.in_proj_weight" | "attn.in_proj_bias" => {
-            let param = if sub.ends_with("weight") { "weight" } else { "bias" };
+            let param = if sub.ends_with("weight") {
+                "weight"
+            } else {
+                "bias"
+            };
             let parts = t.chunks(3);
             for (proj, part) in ["q_proj", "k_proj", "v_proj"].iter().zip(parts) {
                 out.insert(format!("{p}.self_attn.{proj}.{param}"), part);

@@ -47,14 +47,26 @@ impl Preprocessor {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let s = self.size;
         // transformers: the short side becomes `size`, the long side int(size * long / short).
-        let (nw, nh) = if w <= h { (s, s * h / w) } else { (s * w / h, s) };
-        let resized = if (nw, nh) == (w, h) { img.clone() } else { resize_bicubic(img, nw, nh) };
+        let (nw, nh) = if w <= h {
+            (s, s * h / w)
+        } else {
+            (s * w / h, s)
+        };
+        let resized = if (nw, nh) == (w, h) {
+            img.clone()
+        } else {
+            resize_bicubic(img, nw, nh)
+        };
         let top = nh.saturating_sub(s) / 2;
         let left = nw.saturating_sub(s) / 2;
         let mut out = RgbImage::new(s as u32, s as u32);
         for y in 0..s.min(nh) {
             for x in 0..s.min(nw) {
-                out.put_pixel(x as u32, y as u32, *resized.get_pixel((x + left) as u32, (y + top) as u32));
+                out.put_pixel(
+                    x as u32,
+                    y as u32,
+                    *resized.get_pixel((x + left) as u32, (y + top) as u32),
+                );
             }
         }
         out

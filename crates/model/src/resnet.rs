@@ -32,8 +32,19 @@ impl<B: Backend> ChannelAffine<B> {
         let beta = ld.store.take(&format!("{prefix}.bias"), &[c])?;
         let mean = ld.store.take(&format!("{prefix}.running_mean"), &[c])?;
         let var = ld.store.take(&format!("{prefix}.running_var"), &[c])?;
-        let scale: Vec<f32> = gamma.data.iter().zip(&var.data).map(|(g, v)| g / (v + BN_EPS).sqrt()).collect();
-        let shift: Vec<f32> = beta.data.iter().zip(&mean.data).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+        let scale: Vec<f32> = gamma
+            .data
+            .iter()
+            .zip(&var.data)
+            .map(|(g, v)| g / (v + BN_EPS).sqrt())
+            .collect();
+        let shift: Vec<f32> = beta
+            .data
+            .iter()
+            .zip(&mean.data)
+            .zip(&scale)
+            .map(|((b, m), s)| b - m * s)
+            .collect();
         Ok(Self {
             scale: Param::from_tensor(HostTensor::new(vec![c], scale).to_tensor(ld.device)),
             shift: Param::from_tensor(HostTensor::new(vec![c], shift).to_tensor(ld.device)),
@@ -57,7 +68,15 @@ pub struct ConvBn<B: Backend> {
 
 impl<B: Backend> ConvBn<B> {
     #[allow(clippy::too_many_arguments)]
-    fn load(ld: &mut Loader<'_, B>, conv: &str, bn: &str, c_in: usize, c_out: usize, k: usize, pad: usize) -> Result<Self> {
+    fn load(
+        ld: &mut Loader<'_, B>,
+        conv: &str,
+        bn: &str,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        pad: usize,
+    ) -> Result<Self> {
         Ok(Self {
             conv: ld.conv(conv, c_in, c_out, k, 1, pad, false)?,
             bn: ChannelAffine::load(ld, bn, c_out)?,
@@ -93,11 +112,25 @@ pub struct Bottleneck<B: Backend> {
 }
 
 impl<B: Backend> Bottleneck<B> {
-    fn load(ld: &mut Loader<'_, B>, prefix: &str, inplanes: usize, planes: usize, stride: usize) -> Result<Self> {
+    fn load(
+        ld: &mut Loader<'_, B>,
+        prefix: &str,
+        inplanes: usize,
+        planes: usize,
+        stride: usize,
+    ) -> Result<Self> {
         let p = |s: &str| format!("{prefix}.{s}");
         let out = planes * 4;
         let downsample = if stride > 1 || inplanes != out {
-            Some(ConvBn::load(ld, &p("downsample.0"), &p("downsample.1"), inplanes, out, 1, 0)?)
+            Some(ConvBn::load(
+                ld,
+                &p("downsample.0"),
+                &p("downsample.1"),
+                inplanes,
+                out,
+                1,
+                0,
+            )?)
         } else {
             None
         };
@@ -149,8 +182,16 @@ impl<B: Backend> AttentionPool<B> {
         let hd = c / self.heads;
         let q = self.q.forward(x.clone().slice([0..b, 0..1, 0..c])) * (hd as f64).powf(-0.5);
         let q = q.reshape([b, 1, self.heads, hd]).swap_dims(1, 2);
-        let k = self.k.forward(x.clone()).reshape([b, t, self.heads, hd]).swap_dims(1, 2);
-        let v = self.v.forward(x).reshape([b, t, self.heads, hd]).swap_dims(1, 2);
+        let k = self
+            .k
+            .forward(x.clone())
+            .reshape([b, t, self.heads, hd])
+            .swap_dims(1, 2);
+        let v = self
+            .v
+            .forward(x)
+            .reshape([b, t, self.heads, hd])
+            .swap_dims(1, 2);
         let attn = softmax(q.matmul(k.swap_dims(2, 3)), 3);
         let y = attn.matmul(v).swap_dims(1, 2).reshape([b, c]);
         self.c.forward(y)
@@ -175,7 +216,12 @@ impl<B: Backend> ModifiedResNet<B> {
     pub fn load(cfg: &ResNetConfig, projection_dim: usize, ld: &mut Loader<'_, B>) -> Result<Self> {
         let w = cfg.width;
         let mut stem = Vec::new();
-        let stem_conv = |ld: &mut Loader<'_, B>, i: usize, c_in: usize, c_out: usize, stride: usize| -> Result<ConvBn<B>> {
+        let stem_conv = |ld: &mut Loader<'_, B>,
+                         i: usize,
+                         c_in: usize,
+                         c_out: usize,
+                         stride: usize|
+         -> Result<ConvBn<B>> {
             Ok(ConvBn {
                 conv: ld.conv(&format!("visual.conv{i}"), c_in, c_out, 3, stride, 1, false)?,
                 bn: ChannelAffine::load(ld, &format!("visual.bn{i}"), c_out)?,
@@ -192,7 +238,13 @@ impl<B: Backend> ModifiedResNet<B> {
             let mut blocks = Vec::new();
             for bi in 0..depth {
                 let prefix = format!("visual.layer{}.{bi}", s + 1);
-                blocks.push(Bottleneck::load(ld, &prefix, inplanes, planes, if bi == 0 { stride } else { 1 })?);
+                blocks.push(Bottleneck::load(
+                    ld,
+                    &prefix,
+                    inplanes,
+                    planes,
+                    if bi == 0 { stride } else { 1 },
+                )?);
                 inplanes = planes * 4;
             }
             stages.push(blocks);
@@ -201,7 +253,10 @@ impl<B: Backend> ModifiedResNet<B> {
         let side = cfg.image_size / 32;
         let a = "visual.attnpool";
         let attnpool = AttentionPool {
-            position: ld.param(&format!("{a}.positional_embedding"), [side * side + 1, embed])?,
+            position: ld.param(
+                &format!("{a}.positional_embedding"),
+                [side * side + 1, embed],
+            )?,
             q: ld.linear(&format!("{a}.q_proj"), embed, embed, true)?,
             k: ld.linear(&format!("{a}.k_proj"), embed, embed, true)?,
             v: ld.linear(&format!("{a}.v_proj"), embed, embed, true)?,

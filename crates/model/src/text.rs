@@ -44,7 +44,10 @@ impl<B: Backend> TextTransformer<B> {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             token: ld.embedding(&format!("{e}.token_embedding.weight"), cfg.vocab_size, w)?,
-            position: ld.param(&format!("{e}.position_embedding.weight"), [cfg.context_length, w])?,
+            position: ld.param(
+                &format!("{e}.position_embedding.weight"),
+                [cfg.context_length, w],
+            )?,
             blocks,
             final_ln: ld.layer_norm("text_model.final_layer_norm", w, cfg.layer_norm_eps)?,
             projection: ld.linear("text_projection", w, projection_dim, false)?,
@@ -76,11 +79,15 @@ impl<B: Backend> TextTransformer<B> {
         ids.iter()
             .map(|seq| match self.config.eot_token_id {
                 Some(eot) => seq.iter().position(|&t| t == eot).unwrap_or(seq.len() - 1),
-                None => seq
-                    .iter()
-                    .enumerate()
-                    .fold((0, 0u32), |best, (i, &t)| if t > best.1 { (i, t) } else { best })
-                    .0,
+                None => {
+                    seq.iter()
+                        .enumerate()
+                        .fold(
+                            (0, 0u32),
+                            |best, (i, &t)| if t > best.1 { (i, t) } else { best },
+                        )
+                        .0
+                }
             })
             .collect()
     }
@@ -98,7 +105,11 @@ impl<B: Backend> TextTransformer<B> {
                 self.config.context_length
             )));
         }
-        if let Some(bad) = ids.iter().flatten().find(|&&t| t as usize >= self.config.vocab_size) {
+        if let Some(bad) = ids
+            .iter()
+            .flatten()
+            .find(|&&t| t as usize >= self.config.vocab_size)
+        {
             return Err(ModelError::InvalidConfig(format!(
                 "token id {bad} is outside the vocabulary of {}",
                 self.config.vocab_size

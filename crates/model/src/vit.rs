@@ -37,7 +37,15 @@ impl<B: Backend> VisionTransformer<B> {
         let w = cfg.width;
         let tokens = cfg.grid() * cfg.grid() + 1;
         let e = "vision_model.embeddings";
-        let patch = ld.conv(&format!("{e}.patch_embedding"), 3, w, cfg.patch_size, cfg.patch_size, 0, false)?;
+        let patch = ld.conv(
+            &format!("{e}.patch_embedding"),
+            3,
+            w,
+            cfg.patch_size,
+            cfg.patch_size,
+            0,
+            false,
+        )?;
         let blocks = (0..cfg.layers)
             .map(|i| {
                 ld.block(
@@ -86,8 +94,16 @@ impl<B: Backend> VisionTransformer<B> {
         let w = self.config.width;
         let g = self.config.grid();
         let grid = Some([g, g]);
-        let patches = self.patch.forward(images).reshape([b, w, g * g]).swap_dims(1, 2);
-        let cls = self.class_embedding.val().reshape([1, 1, w]).expand([b, 1, w]);
+        let patches = self
+            .patch
+            .forward(images)
+            .reshape([b, w, g * g])
+            .swap_dims(1, 2);
+        let cls = self
+            .class_embedding
+            .val()
+            .reshape([1, 1, w])
+            .expand([b, 1, w]);
         let x = Tensor::cat(vec![cls, patches], 1) + self.position.val().unsqueeze::<3>();
         cap.tokens("vision.embeddings", &x, grid, true);
         let mut x = self.pre_ln.forward(x);

@@ -57,7 +57,11 @@ impl HostTensor {
 
     /// Moves the values onto a backend device as a tensor of rank `D`.
     pub fn to_tensor<B: Backend, const D: usize>(self, device: &B::Device) -> Tensor<B, D> {
-        assert_eq!(self.shape.len(), D, "rank mismatch when moving a tensor to the device");
+        assert_eq!(
+            self.shape.len(),
+            D,
+            "rank mismatch when moving a tensor to the device"
+        );
         Tensor::from_data(TensorData::new(self.data, self.shape), device)
     }
 }
@@ -76,7 +80,8 @@ impl WeightStore {
 
     /// Reads every floating-point tensor of a safetensors file held in memory.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
+        let st =
+            SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
             let data = decode_floats(&name, view.dtype(), view.data())?;
@@ -100,12 +105,19 @@ impl WeightStore {
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
             .tensors
             .iter()
-            .map(|(k, t)| (k.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone()))
+            .map(|(k, t)| {
+                (
+                    k.clone(),
+                    t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    t.shape.clone(),
+                )
+            })
             .collect();
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
             .iter()
             .map(|(k, b, s)| {
-                let view = safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("sizes agree");
+                let view = safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
+                    .expect("sizes agree");
                 (k.clone(), view)
             })
             .collect();

@@ -7,7 +7,8 @@ use modalscope_model::bundle::{self, Precision, TokenizerFiles};
 use modalscope_model::{Clip, ClipConfig, ModelError, WeightStore, canonical_store};
 
 fn canonical_fixture(model: &str) -> (ClipConfig, WeightStore) {
-    let store = WeightStore::from_safetensors_file(fixture(model).join("model.safetensors")).unwrap();
+    let store =
+        WeightStore::from_safetensors_file(fixture(model).join("model.safetensors")).unwrap();
     (fixture_config(model), canonical_store(store).unwrap())
 }
 
@@ -58,12 +59,23 @@ fn int8_bundle_keeps_embeddings_within_cosine_099_of_fp32() {
         let (int8, tok) = Clip::<B>::from_bundle(&bytes, &device()).unwrap();
         assert!(tok.is_some());
         // The int8 bundle really changed the weights, a little.
-        assert!(report.max_abs_error > 0.0 && report.mean_abs_error < 0.01, "{report:?}");
+        assert!(
+            report.max_abs_error > 0.0 && report.mean_abs_error < 0.01,
+            "{report:?}"
+        );
 
         let ids = input_ids(&reference);
         let pairs = [
-            (fp32.encode_image(pixels(&reference)), int8.encode_image(pixels(&reference)), "image"),
-            (fp32.encode_text(&ids).unwrap(), int8.encode_text(&ids).unwrap(), "text"),
+            (
+                fp32.encode_image(pixels(&reference)),
+                int8.encode_image(pixels(&reference)),
+                "image",
+            ),
+            (
+                fp32.encode_text(&ids).unwrap(),
+                int8.encode_text(&ids).unwrap(),
+                "text",
+            ),
         ];
         for (a, b, what) in pairs {
             let (shape, a) = host(a);
@@ -71,9 +83,15 @@ fn int8_bundle_keeps_embeddings_within_cosine_099_of_fp32() {
             let dim = shape[1];
             for (row, (ra, rb)) in a.chunks(dim).zip(b.chunks(dim)).enumerate() {
                 let c = cosine(ra, rb);
-                assert!(c > 0.99, "{model}: {what} embedding {row} has cosine {c} with fp32");
+                assert!(
+                    c > 0.99,
+                    "{model}: {what} embedding {row} has cosine {c} with fp32"
+                );
             }
-            assert_ne!(a, b, "{model}: int8 {what} embeddings should not be bit-identical to fp32");
+            assert_ne!(
+                a, b,
+                "{model}: int8 {what} embeddings should not be bit-identical to fp32"
+            );
         }
     }
 }
@@ -84,16 +102,37 @@ fn int8_bundle_is_about_a_quarter_of_fp32() {
     // f32), so measure on the ViT, and on ViT-B/32 shapes to check the real ratio.
     // (without the tokenizer text, which is not weights)
     let (config, store) = canonical_fixture("hf_vit");
-    let (bytes, report) = bundle::write(&config, &[], &store, None, Precision::Int8, serde_json::Value::Null);
+    let (bytes, report) = bundle::write(
+        &config,
+        &[],
+        &store,
+        None,
+        Precision::Int8,
+        serde_json::Value::Null,
+    );
     let ratio = bytes.len() as f64 / report.f32_bytes as f64;
     assert!(ratio < 0.30, "tiny ViT bundle is {ratio:.3} of fp32");
 
     let cfg = ClipConfig::vit_b32();
     let store = modalscope_model::random_store(&cfg, 0);
-    let (bytes, report) = bundle::write(&cfg, &[], &store, None, Precision::Int8, serde_json::Value::Null);
+    let (bytes, report) = bundle::write(
+        &cfg,
+        &[],
+        &store,
+        None,
+        Precision::Int8,
+        serde_json::Value::Null,
+    );
     let ratio = bytes.len() as f64 / report.f32_bytes as f64;
-    println!("ViT-B/32: fp32 {} MB, int8 bundle {} MB ({ratio:.3})", report.f32_bytes >> 20, bytes.len() >> 20);
-    assert!((0.24..0.27).contains(&ratio), "ViT-B/32 bundle is {ratio:.3} of fp32");
+    println!(
+        "ViT-B/32: fp32 {} MB, int8 bundle {} MB ({ratio:.3})",
+        report.f32_bytes >> 20,
+        bytes.len() >> 20
+    );
+    assert!(
+        (0.24..0.27).contains(&ratio),
+        "ViT-B/32 bundle is {ratio:.3} of fp32"
+    );
 }
 
 fn expect_err(bytes: &[u8]) -> ModelError {
@@ -123,12 +162,19 @@ fn wrong_magic_version_and_flipped_bytes_are_reported() {
     let mut wrong = bytes.clone();
     wrong[0] = b'X';
     assert!(matches!(expect_err(&wrong), ModelError::BadMagic));
-    assert!(expect_err(b"<!DOCTYPE html><html>not found</html>").to_string().contains("magic"));
+    assert!(
+        expect_err(b"<!DOCTYPE html><html>not found</html>")
+            .to_string()
+            .contains("magic")
+    );
 
     let mut newer = bytes.clone();
     newer[8..12].copy_from_slice(&99u32.to_le_bytes());
     let err = expect_err(&newer);
-    assert!(matches!(err, ModelError::UnsupportedVersion { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, ModelError::UnsupportedVersion { found: 99, .. }),
+        "{err}"
+    );
 
     let mut flipped = bytes.clone();
     let at = bytes.len() - 1000;
@@ -143,11 +189,22 @@ fn mismatched_shapes_name_the_tensor() {
     let (config, mut store) = canonical_fixture("hf_vit");
     let name = "vision_model.encoder.layers.1.mlp.fc1.weight";
     let t = store.take_any(name).unwrap();
-    store.insert(name, modalscope_model::HostTensor::new(vec![t.shape[0] - 1, t.shape[1]], t.data[t.shape[1]..].to_vec()));
+    store.insert(
+        name,
+        modalscope_model::HostTensor::new(
+            vec![t.shape[0] - 1, t.shape[1]],
+            t.data[t.shape[1]..].to_vec(),
+        ),
+    );
     let safetensors = store.to_safetensors();
-    let err = Clip::<B>::from_safetensors(&safetensors, Some(config.clone()), &device()).unwrap_err();
+    let err =
+        Clip::<B>::from_safetensors(&safetensors, Some(config.clone()), &device()).unwrap_err();
     match &err {
-        ModelError::ShapeMismatch { name: n, expected, found } => {
+        ModelError::ShapeMismatch {
+            name: n,
+            expected,
+            found,
+        } => {
             assert_eq!(n, name);
             assert_eq!(expected, &vec![t.shape[0], t.shape[1]]);
             assert_eq!(found, &vec![t.shape[0] - 1, t.shape[1]]);
@@ -157,26 +214,46 @@ fn mismatched_shapes_name_the_tensor() {
     assert!(err.to_string().contains(name));
 
     // The same file inside a bundle fails the same way.
-    let (bytes, _) = bundle::write(&config, &[], &store, None, Precision::Int8, serde_json::Value::Null);
-    assert!(matches!(expect_err(&bytes), ModelError::ShapeMismatch { .. }));
+    let (bytes, _) = bundle::write(
+        &config,
+        &[],
+        &store,
+        None,
+        Precision::Int8,
+        serde_json::Value::Null,
+    );
+    assert!(matches!(
+        expect_err(&bytes),
+        ModelError::ShapeMismatch { .. }
+    ));
 
     // A ViT checkpoint under a ResNet config misses the ResNet's tensors.
     let (_, store) = canonical_fixture("hf_vit");
     let err = Clip::<B>::from_store(&fixture_config("openai_rn"), store, &device()).unwrap_err();
-    assert!(matches!(err, ModelError::MissingTensor(ref n) if n.starts_with("visual.")), "{err}");
+    assert!(
+        matches!(err, ModelError::MissingTensor(ref n) if n.starts_with("visual.")),
+        "{err}"
+    );
 }
 
 #[test]
 fn bad_safetensors_bytes_are_reported() {
     let bytes = std::fs::read(fixture("hf_vit/model.safetensors")).unwrap();
     let config = Some(fixture_config("hf_vit"));
-    for bad in [&bytes[..bytes.len() / 2], &bytes[..7], b"garbage that is not a model".as_slice()] {
+    for bad in [
+        &bytes[..bytes.len() / 2],
+        &bytes[..7],
+        b"garbage that is not a model".as_slice(),
+    ] {
         let err = Clip::<B>::from_bytes(bad, config.clone(), &device()).unwrap_err();
         assert!(matches!(err, ModelError::Safetensors(_)), "{err}");
     }
     // A valid safetensors file that is not a CLIP.
     let mut other = WeightStore::new();
-    other.insert("encoder.weight", modalscope_model::HostTensor::new(vec![2, 2], vec![0.0; 4]));
+    other.insert(
+        "encoder.weight",
+        modalscope_model::HostTensor::new(vec![2, 2], vec![0.0; 4]),
+    );
     let err = Clip::<B>::from_bytes(&other.to_safetensors(), None, &device()).unwrap_err();
     assert!(matches!(err, ModelError::UnknownArchitecture(_)), "{err}");
 }

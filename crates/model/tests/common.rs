@@ -46,18 +46,36 @@ pub fn pixels(reference: &WeightStore) -> Tensor<B, 4> {
 
 pub fn input_ids(reference: &WeightStore) -> Vec<Vec<u32>> {
     let t = reference.get("input.input_ids").unwrap();
-    t.data.chunks(t.shape[1]).map(|r| r.iter().map(|&v| v as u32).collect()).collect()
+    t.data
+        .chunks(t.shape[1])
+        .map(|r| r.iter().map(|&v| v as u32).collect())
+        .collect()
 }
 
 /// Largest absolute difference, asserting equal shapes.
-pub fn max_diff(what: &str, shape: &[usize], got: &[f32], want_shape: &[usize], want: &[f32]) -> f32 {
-    assert_eq!(shape, want_shape, "{what}: shape differs from the reference");
-    got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+pub fn max_diff(
+    what: &str,
+    shape: &[usize],
+    got: &[f32],
+    want_shape: &[usize],
+    want: &[f32],
+) -> f32 {
+    assert_eq!(
+        shape, want_shape,
+        "{what}: shape differs from the reference"
+    );
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
 }
 
 pub fn host<const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
     let data: TensorData = t.into_data();
-    (data.shape.to_vec(), data.convert::<f32>().into_vec().unwrap())
+    (
+        data.shape.to_vec(),
+        data.convert::<f32>().into_vec().unwrap(),
+    )
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {

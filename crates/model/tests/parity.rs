@@ -17,13 +17,19 @@ fn check_model(model: &str) {
         .filter_map(|n| n.strip_prefix("act.").map(str::to_string))
         .collect();
     acts.sort();
-    assert!(acts.len() >= 8, "{model}: the fixture should carry activations");
+    assert!(
+        acts.len() >= 8,
+        "{model}: the fixture should carry activations"
+    );
     for name in &acts {
-        clip.check_layer(name).unwrap_or_else(|e| panic!("{model}: {e}"));
+        clip.check_layer(name)
+            .unwrap_or_else(|e| panic!("{model}: {e}"));
     }
 
     let mut cap = Capture::only(acts.iter().cloned());
-    let image_embeds = clip.encode_image_with(pixels(&reference), &mut Capture::all()).unwrap();
+    let image_embeds = clip
+        .encode_image_with(pixels(&reference), &mut Capture::all())
+        .unwrap();
     let _ = clip.encode_image_with(pixels(&reference), &mut cap);
     let text_embeds = clip
         .encode_text_with(&input_ids(&reference), &mut cap)
@@ -32,7 +38,9 @@ fn check_model(model: &str) {
 
     let mut report = Vec::new();
     let mut check = |what: &str, shape: Vec<usize>, got: Vec<f32>| {
-        let want = reference.get(what).unwrap_or_else(|| panic!("{model}: no {what} in reference"));
+        let want = reference
+            .get(what)
+            .unwrap_or_else(|| panic!("{model}: no {what} in reference"));
         let d = max_diff(what, &shape, &got, &want.shape, &want.data);
         report.push(format!("{what}: {d:.2e}"));
         assert!(d < TOL, "{model}: {what} differs from the reference by {d}");
@@ -44,7 +52,9 @@ fn check_model(model: &str) {
     let (s, v) = host(clip.logits(image_embeds, text_embeds));
     check("output.logits_per_image", s, v);
     for name in &acts {
-        let act = cap.get(name).unwrap_or_else(|| panic!("{model}: layer {name} was not captured"));
+        let act = cap
+            .get(name)
+            .unwrap_or_else(|| panic!("{model}: layer {name} was not captured"));
         let (s, v) = act.to_host();
         check(&format!("act.{name}"), s, v);
     }

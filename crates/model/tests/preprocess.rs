@@ -24,7 +24,11 @@ fn preprocessing_parity_with_transformers() {
 
 #[test]
 fn things_that_are_not_images_are_refused() {
-    for bad in [&b""[..], b"not an image", &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0]] {
+    for bad in [
+        &b""[..],
+        b"not an image",
+        &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0],
+    ] {
         let err = Preprocessor::decode(bad).unwrap_err();
         assert!(matches!(err, ModelError::Image(_)), "{err}");
         assert!(err.to_string().contains("not an image"));
