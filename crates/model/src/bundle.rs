@@ -141,7 +141,7 @@ pub fn dequantize_rows(shape: &[usize], q: &[i8], scales: &[f32]) -> HostTensor 
 }
 
 fn align(buf: &mut Vec<u8>) {
-    while buf.len() % 8 != 0 {
+    while !buf.len().is_multiple_of(8) {
         buf.push(0);
     }
 }
@@ -226,7 +226,7 @@ pub fn write(
         meta,
     };
     let mut header_json = serde_json::to_vec(&header).expect("header serializes");
-    while (PREAMBLE + header_json.len()) % 8 != 0 {
+    while !(PREAMBLE + header_json.len()).is_multiple_of(8) {
         header_json.push(b' ');
     }
     let mut body = Vec::with_capacity(8 + header_json.len() + data.len());

@@ -424,7 +424,7 @@ impl ClipConfig {
             }
         }
         check(
-            self.text.heads > 0 && self.text.width % self.text.heads == 0,
+            self.text.heads > 0 && self.text.width.is_multiple_of(self.text.heads),
             "text width must be a multiple of its heads",
         )?;
         check(

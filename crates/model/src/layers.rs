@@ -179,6 +179,7 @@ impl<B: Backend> Loader<'_, B> {
     }
 
     /// A square-kernel convolution stored as `{prefix}.weight` `[out, in, k, k]`.
+    #[allow(clippy::too_many_arguments)] // mirrors the PyTorch constructor one to one
     pub fn conv(
         &mut self,
         prefix: &str,

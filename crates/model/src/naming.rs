@@ -159,7 +159,7 @@ fn shape(store: &WeightStore, name: &str) -> Result<Vec<usize>> {
 }
 
 fn heads_for(width: usize, what: &str) -> Result<usize> {
-    if width % 64 == 0 {
+    if width.is_multiple_of(64) {
         Ok(width / 64)
     } else {
         Err(ModelError::InvalidConfig(format!(
