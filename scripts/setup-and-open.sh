@@ -6,7 +6,7 @@
 #   apt:   build-essential, pkg-config (to compile the tools), binaryen (wasm-opt)
 #   rustup target wasm32-unknown-unknown
 #   cargo install --locked trunk ~0.21                       (only if there is no `trunk`)
-#   cargo install --locked wasm-bindgen-cli <Cargo.lock's>   (if missing or another version)
+#   cargo install wasm-bindgen-cli <Cargo.lock's>            (if missing or another version)
 #   cargo fetch --locked                                     (so builds can run --offline)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,7 +74,10 @@ want_bindgen="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, "
 have_bindgen="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
 if [ "$have_bindgen" != "$want_bindgen" ]; then
   say "cargo install --locked wasm-bindgen-cli --version $want_bindgen (found: ${have_bindgen:-none})"
-  cargo install --locked --force wasm-bindgen-cli --version "$want_bindgen"
+  # --locked first (reproducible); its own lock file can name a crate release the registry no
+  # longer serves (seen: webpki-roots 1.0.11), so fall back to resolving afresh.
+  cargo install --locked --force wasm-bindgen-cli --version "$want_bindgen" ||
+    cargo install --force wasm-bindgen-cli --version "$want_bindgen"
   have_bindgen="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
   [ "$have_bindgen" = "$want_bindgen" ] ||
     die "wasm-bindgen on PATH ($(command -v wasm-bindgen)) is $have_bindgen, not $want_bindgen: remove it or put $CARGO_BIN first on PATH"
