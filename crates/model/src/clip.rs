@@ -91,6 +91,11 @@ impl<B: Backend> Clip<B> {
         Self::from_store(&config, store, device)
     }
 
+    /// The device the weights live on.
+    pub fn device(&self) -> B::Device {
+        self.logit_scale.val().device()
+    }
+
     /// The architecture.
     pub fn config(&self) -> &ClipConfig {
         &self.config
