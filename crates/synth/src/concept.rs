@@ -1,0 +1,42 @@
+//! The concepts: things that can be both drawn with vector shapes and written as one word.
+
+/// Every concept's name, in class-id order (the index is the class id; the order is stable).
+pub const CONCEPTS: &[&str] = &[
+    "circle", "square", "triangle", "star", "heart", "cross", "diamond", "hexagon", "arrow",
+    "moon", "ring", "house", "tree", "sun", "fish", "cup", "key", "flower", "umbrella", "car",
+    "boat", "cloud", "bolt", "mushroom", "apple", "clock", "eye", "bell", "envelope", "ladder",
+];
+
+/// The class id of a concept name, if it is one.
+pub fn concept_id(name: &str) -> Option<usize> {
+    CONCEPTS.iter().position(|c| *c == name)
+}
+
+/// The indefinite article English puts before `word` ("an apple", "a star").
+pub(crate) fn article(word: &str) -> &'static str {
+    match word.as_bytes().first() {
+        Some(b'a' | b'e' | b'i' | b'o' | b'u') => "an",
+        _ => "a",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_single_lower_case_words() {
+        for (i, name) in CONCEPTS.iter().enumerate() {
+            assert!(name.chars().all(|c| c.is_ascii_lowercase()), "{name}");
+            assert_eq!(concept_id(name), Some(i));
+        }
+        assert!(CONCEPTS.len() >= 28);
+    }
+
+    #[test]
+    fn articles_follow_the_first_sound() {
+        assert_eq!(article("apple"), "an");
+        assert_eq!(article("umbrella"), "an");
+        assert_eq!(article("star"), "a");
+    }
+}

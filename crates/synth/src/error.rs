@@ -1,0 +1,26 @@
+//! Errors of generator configuration.
+
+/// Why a [`crate::GeneratorConfig`] cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SynthError {
+    /// The image size is outside the supported range.
+    #[error("image size {0} is outside the supported range 16..=1024")]
+    ImageSize(u32),
+    /// No concept is enabled.
+    #[error("no concept is enabled")]
+    NoConcepts,
+    /// An enabled concept id is not in `CONCEPTS`.
+    #[error("concept id {0} does not exist (there are {1} concepts)")]
+    UnknownConcept(usize, usize),
+    /// The kind probabilities are negative, not finite or all zero.
+    #[error(
+        "kind probabilities must be finite, non-negative and not all zero (drawn {0}, written {1}, mixed {2})"
+    )]
+    Probabilities(f32, f32, f32),
+    /// A probability that must lie in `[0, 1]` does not.
+    #[error("probability {0} must lie in [0, 1]")]
+    Probability(f32),
+    /// Mixed samples need a second concept to write on the drawn one.
+    #[error("mixed samples need at least two distinct enabled concepts")]
+    MixedNeedsTwoConcepts,
+}

@@ -1,0 +1,199 @@
+//! The data set: sample `i` of a seeded generator, a pure function of seed, index and config.
+
+use image::RgbImage;
+
+use crate::caption::{describe_drawn, describe_mixed, describe_written};
+use crate::concept::CONCEPTS;
+use crate::error::SynthError;
+use crate::rng::Rng;
+use crate::scene::Scene;
+
+/// What a generator produces and in which proportions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratorConfig {
+    /// Side of the square images in pixels (16 to 1024; 48 to 128 is what the figures are
+    /// designed for).
+    pub image_size: u32,
+    /// Relative weight of drawn-only samples.
+    pub p_drawn: f32,
+    /// Relative weight of written-only samples.
+    pub p_written: f32,
+    /// Relative weight of mixed samples (concept A drawn, the name of concept B written on it).
+    pub p_mixed: f32,
+    /// Probability that a mixed sample's caption mentions only the written word.
+    pub p_word_only: f32,
+    /// The enabled concept ids (indices into [`CONCEPTS`]); samples draw and write only these.
+    pub concepts: Vec<usize>,
+}
+
+impl Default for GeneratorConfig {
+    /// 64-pixel images, 45 % drawn, 35 % written, 20 % mixed, every concept.
+    fn default() -> Self {
+        Self {
+            image_size: 64,
+            p_drawn: 0.45,
+            p_written: 0.35,
+            p_mixed: 0.2,
+            p_word_only: 0.5,
+            concepts: (0..CONCEPTS.len()).collect(),
+        }
+    }
+}
+
+/// Which of the three kinds a sample is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SampleKind {
+    /// A concept drawn with shapes.
+    Drawn,
+    /// A concept's name written as text.
+    Written,
+    /// A drawn concept with a different concept's name written on it.
+    Mixed,
+}
+
+/// One image–caption pair with what it shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// The image.
+    pub image: RgbImage,
+    /// The English caption (lower case, words from [`crate::vocabulary`]).
+    pub caption: String,
+    /// The kind of sample.
+    pub kind: SampleKind,
+    /// The concept id drawn, if any.
+    pub drawn: Option<usize>,
+    /// The concept id written, if any.
+    pub written: Option<usize>,
+    /// Every attribute of the image (colours, style, size, position, background, word geometry).
+    pub scene: Scene,
+}
+
+/// A seeded, random-access generator of samples.
+#[derive(Clone, Debug)]
+pub struct Generator {
+    config: GeneratorConfig,
+    seed: u64,
+}
+
+impl Generator {
+    /// A generator of `config` samples; a different `seed` gives an independent split.
+    pub fn new(config: GeneratorConfig, seed: u64) -> Result<Self, SynthError> {
+        if !(16..=1024).contains(&config.image_size) {
+            return Err(SynthError::ImageSize(config.image_size));
+        }
+        if config.concepts.is_empty() {
+            return Err(SynthError::NoConcepts);
+        }
+        if let Some(&bad) = config.concepts.iter().find(|&&c| c >= CONCEPTS.len()) {
+            return Err(SynthError::UnknownConcept(bad, CONCEPTS.len()));
+        }
+        let weights = [config.p_drawn, config.p_written, config.p_mixed];
+        if weights.iter().any(|p| !p.is_finite() || *p < 0.0) || weights.iter().sum::<f32>() <= 0.0
+        {
+            return Err(SynthError::Probabilities(
+                weights[0], weights[1], weights[2],
+            ));
+        }
+        if !(0.0..=1.0).contains(&config.p_word_only) {
+            return Err(SynthError::Probability(config.p_word_only));
+        }
+        let distinct = config.concepts.iter().any(|&c| c != config.concepts[0]);
+        if config.p_mixed > 0.0 && !distinct {
+            return Err(SynthError::MixedNeedsTwoConcepts);
+        }
+        Ok(Self { config, seed })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GeneratorConfig {
+        &self.config
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Sample `index`: the same `(seed, index, config)` always gives the same sample.
+    pub fn sample(&self, index: u64) -> Sample {
+        let mut rng = Rng::derive(self.seed, index);
+        let c = &self.config;
+        let total = c.p_drawn + c.p_written + c.p_mixed;
+        let u = rng.unit() * total;
+        let kind = if u < c.p_drawn {
+            SampleKind::Drawn
+        } else if u < c.p_drawn + c.p_written || c.p_mixed == 0.0 {
+            SampleKind::Written
+        } else {
+            SampleKind::Mixed
+        };
+        let concept = rng.pick(&c.concepts);
+        let (scene, caption, drawn, written) = match kind {
+            SampleKind::Drawn => {
+                let scene = Scene::sample_drawn(&mut rng, concept);
+                let drawing = scene.drawing.expect("a drawn scene has a drawing");
+                let caption = describe_drawn(&mut rng, &scene, &drawing);
+                (scene, caption, Some(concept), None)
+            }
+            SampleKind::Written => {
+                let scene = Scene::sample_written(&mut rng, CONCEPTS[concept]);
+                let lettering = scene.lettering.clone().expect("a written scene has a word");
+                let caption = describe_written(&mut rng, &scene, &lettering);
+                (scene, caption, None, Some(concept))
+            }
+            SampleKind::Mixed => {
+                let word = loop {
+                    let other = rng.pick(&c.concepts);
+                    if other != concept {
+                        break other;
+                    }
+                };
+                let scene = Scene::sample_mixed(&mut rng, concept, CONCEPTS[word]);
+                let drawing = scene.drawing.expect("a mixed scene has a drawing");
+                let lettering = scene.lettering.clone().expect("a mixed scene has a word");
+                let caption = if rng.chance(c.p_word_only) {
+                    describe_written(&mut rng, &scene, &lettering)
+                } else {
+                    describe_mixed(&mut rng, &scene, &drawing, &lettering)
+                };
+                (scene, caption, Some(concept), Some(word))
+            }
+        };
+        let image = scene.render(c.image_size);
+        Sample {
+            image,
+            caption,
+            kind,
+            drawn,
+            written,
+            scene,
+        }
+    }
+
+    /// Samples `start .. start + count`, in order.
+    pub fn batch(&self, start: u64, count: usize) -> Vec<Sample> {
+        (0..count as u64).map(|k| self.sample(start + k)).collect()
+    }
+}
+
+/// A random drawing of `concept` as a `size × size` image, determined by `seed`.
+///
+/// # Panics
+/// If `concept` is not an index into [`CONCEPTS`].
+pub fn render_drawn(concept: usize, size: u32, seed: u64) -> RgbImage {
+    Scene::drawn(concept, seed).render(size)
+}
+
+/// Any word (lower case, as given) written at random as a `size × size` image, determined by
+/// `seed`; an empty word gives a bare background.
+pub fn render_written(word: &str, size: u32, seed: u64) -> RgbImage {
+    Scene::written(word, seed).render(size)
+}
+
+/// A random drawing of `concept` with `word` written over it (a typographic attack).
+///
+/// # Panics
+/// If `concept` is not an index into [`CONCEPTS`].
+pub fn render_mixed(concept: usize, word: &str, size: u32, seed: u64) -> RgbImage {
+    Scene::mixed(concept, word, seed).render(size)
+}

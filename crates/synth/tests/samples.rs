@@ -1,0 +1,257 @@
+//! The generator: determinism, random access, kinds and captions.
+
+use std::collections::BTreeSet;
+
+use modalscope_synth::{CONCEPTS, Generator, GeneratorConfig, SampleKind, SynthError, vocabulary};
+
+fn generator(seed: u64) -> Generator {
+    Generator::new(GeneratorConfig::default(), seed).unwrap()
+}
+
+#[test]
+fn same_seed_and_index_give_the_same_sample_and_indices_differ() {
+    let (a, b) = (generator(5), generator(5));
+    for index in [0, 1, 17, 1_000_000, u64::MAX] {
+        assert_eq!(a.sample(index), b.sample(index));
+    }
+    // Random access: sample 40 does not depend on having generated 0..40 first.
+    let batch = a.batch(30, 20);
+    assert_eq!(batch[10], b.sample(40));
+    let images: BTreeSet<Vec<u8>> = (0..50).map(|i| a.sample(i).image.into_raw()).collect();
+    assert_eq!(images.len(), 50, "distinct indices gave identical images");
+    let other = generator(6);
+    assert_ne!(a.sample(3).image, other.sample(3).image);
+}
+
+#[test]
+fn captions_use_only_the_vocabulary() {
+    let vocab: BTreeSet<String> = vocabulary().into_iter().collect();
+    let config = GeneratorConfig {
+        image_size: 16,
+        ..GeneratorConfig::default()
+    };
+    let g = Generator::new(config, 11).unwrap();
+    let mut used = BTreeSet::new();
+    for i in 0..3000 {
+        let sample = g.sample(i);
+        assert!(!sample.caption.is_empty());
+        for word in sample.caption.split(' ') {
+            assert!(
+                vocab.contains(word),
+                "{word:?} of {:?} is not in the vocabulary",
+                sample.caption
+            );
+            used.insert(word.to_string());
+        }
+    }
+    // The vocabulary is not padded with words no caption uses.
+    let unused: Vec<_> = vocab.difference(&used).collect();
+    assert!(unused.is_empty(), "never used: {unused:?}");
+}
+
+#[test]
+fn captions_name_what_the_image_shows() {
+    let g = Generator::new(
+        GeneratorConfig {
+            image_size: 16,
+            ..GeneratorConfig::default()
+        },
+        3,
+    )
+    .unwrap();
+    let mut kinds = [0usize; 3];
+    let (mut mixed, mut mixed_word_only) = (0, 0);
+    for i in 0..2000 {
+        let s = g.sample(i);
+        let words: Vec<&str> = s.caption.split(' ').collect();
+        let names = |id: Option<usize>| id.is_some_and(|c| words.contains(&CONCEPTS[c]));
+        match s.kind {
+            SampleKind::Drawn => {
+                kinds[0] += 1;
+                assert!(s.drawn.is_some() && s.written.is_none());
+                assert!(
+                    names(s.drawn),
+                    "{:?} does not name {:?}",
+                    s.caption,
+                    s.drawn
+                );
+            }
+            SampleKind::Written => {
+                kinds[1] += 1;
+                assert!(s.drawn.is_none() && s.written.is_some());
+                assert!(
+                    names(s.written),
+                    "{:?} does not name {:?}",
+                    s.caption,
+                    s.written
+                );
+            }
+            SampleKind::Mixed => {
+                kinds[2] += 1;
+                assert!(s.drawn.is_some() && s.written.is_some() && s.drawn != s.written);
+                assert!(
+                    names(s.written),
+                    "{:?} does not name the written {:?}",
+                    s.caption,
+                    s.written
+                );
+                mixed += 1;
+                if !names(s.drawn) {
+                    mixed_word_only += 1;
+                }
+            }
+        }
+        let scene = &s.scene;
+        assert_eq!(scene.drawing.map(|d| d.concept), s.drawn);
+        assert_eq!(
+            scene.lettering.as_ref().map(|l| l.word.as_str()),
+            s.written.map(|w| CONCEPTS[w])
+        );
+    }
+    let share = |n: usize| n as f32 / 2000.0;
+    assert!((share(kinds[0]) - 0.45).abs() < 0.05, "{kinds:?}");
+    assert!((share(kinds[1]) - 0.35).abs() < 0.05, "{kinds:?}");
+    assert!((share(kinds[2]) - 0.2).abs() < 0.05, "{kinds:?}");
+    let word_only = mixed_word_only as f32 / mixed as f32;
+    assert!((0.4..0.6).contains(&word_only), "{word_only}");
+}
+
+#[test]
+fn attributes_in_captions_match_the_scene() {
+    let g = generator(21);
+    for i in 0..1500 {
+        let s = g.sample(i);
+        let caption = format!(" {} ", s.caption);
+        if let (SampleKind::Drawn, Some(d)) = (s.kind, s.scene.drawing) {
+            for colour in modalscope_synth::Colour::ALL {
+                if caption.contains(&format!(" {} {}", colour.name(), CONCEPTS[d.concept])) {
+                    assert_eq!(colour, d.colour, "{caption}");
+                }
+            }
+            if caption.contains(d.position.phrase()) {
+                continue;
+            }
+            for p in modalscope_synth::Position::ALL {
+                assert!(
+                    !caption.contains(p.phrase()),
+                    "{caption} but {:?}",
+                    d.position
+                );
+            }
+        }
+        if let (SampleKind::Written, Some(l)) = (s.kind, &s.scene.lettering) {
+            for colour in modalscope_synth::Colour::ALL {
+                let name = colour.name();
+                if caption.contains(&format!(" written in {name} "))
+                    || caption.starts_with(&format!(" {name} text "))
+                {
+                    assert_eq!(colour, l.colour, "{caption}");
+                }
+            }
+            if caption.contains("capital") {
+                assert!(l.uppercase);
+            }
+        }
+    }
+}
+
+#[test]
+fn configuration_restricts_concepts_and_kinds() {
+    let config = GeneratorConfig {
+        concepts: vec![3, 7],
+        p_drawn: 0.0,
+        p_written: 0.0,
+        p_mixed: 1.0,
+        p_word_only: 1.0,
+        ..GeneratorConfig::default()
+    };
+    let g = Generator::new(config, 0).unwrap();
+    for i in 0..100 {
+        let s = g.sample(i);
+        assert_eq!(s.kind, SampleKind::Mixed);
+        let (d, w) = (s.drawn.unwrap(), s.written.unwrap());
+        assert!((d == 3 && w == 7) || (d == 7 && w == 3));
+        assert!(
+            !s.caption.split(' ').any(|x| x == CONCEPTS[d]),
+            "{}",
+            s.caption
+        );
+    }
+    let sized = Generator::new(
+        GeneratorConfig {
+            image_size: 96,
+            ..GeneratorConfig::default()
+        },
+        0,
+    )
+    .unwrap();
+    assert_eq!(sized.sample(0).image.dimensions(), (96, 96));
+}
+
+#[test]
+fn invalid_configurations_are_refused() {
+    let base = GeneratorConfig::default();
+    let refuse = |config: GeneratorConfig| Generator::new(config, 0).unwrap_err();
+    assert_eq!(
+        refuse(GeneratorConfig {
+            image_size: 4,
+            ..base.clone()
+        }),
+        SynthError::ImageSize(4)
+    );
+    assert_eq!(
+        refuse(GeneratorConfig {
+            concepts: vec![],
+            ..base.clone()
+        }),
+        SynthError::NoConcepts
+    );
+    assert!(matches!(
+        refuse(GeneratorConfig {
+            concepts: vec![0, 99],
+            ..base.clone()
+        }),
+        SynthError::UnknownConcept(99, _)
+    ));
+    assert!(matches!(
+        refuse(GeneratorConfig {
+            p_drawn: 0.0,
+            p_written: 0.0,
+            p_mixed: 0.0,
+            ..base.clone()
+        }),
+        SynthError::Probabilities(..)
+    ));
+    assert!(matches!(
+        refuse(GeneratorConfig {
+            p_drawn: f32::NAN,
+            ..base.clone()
+        }),
+        SynthError::Probabilities(..)
+    ));
+    assert_eq!(
+        refuse(GeneratorConfig {
+            p_word_only: 1.5,
+            ..base.clone()
+        }),
+        SynthError::Probability(1.5)
+    );
+    assert_eq!(
+        refuse(GeneratorConfig {
+            concepts: vec![2, 2],
+            ..base.clone()
+        }),
+        SynthError::MixedNeedsTwoConcepts
+    );
+    assert!(
+        Generator::new(
+            GeneratorConfig {
+                concepts: vec![2],
+                p_mixed: 0.0,
+                ..base
+            },
+            0
+        )
+        .is_ok()
+    );
+}
