@@ -9,6 +9,7 @@ pub mod capture;
 pub mod clip;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod init;
 pub mod layers;
 pub mod naming;

@@ -15,7 +15,7 @@ use crate::layers::Loader;
 use crate::weights::HostTensor;
 
 /// BatchNorm epsilon used by OpenAI's ResNet (PyTorch's default).
-const BN_EPS: f32 = 1e-5;
+pub(crate) const BN_EPS: f32 = 1e-5;
 
 /// Inference-time BatchNorm folded into a per-channel scale and shift.
 #[derive(Module, Debug)]

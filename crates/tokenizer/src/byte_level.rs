@@ -28,6 +28,17 @@ impl ByteLevel {
         Self { encoder, decoder }
     }
 
+    /// The 256 characters in CLIP's vocabulary order: printable bytes first, then the rest.
+    pub(crate) fn alphabet(&self) -> Vec<char> {
+        let printable = |b: u8| char::from(b) == self.encoder[usize::from(b)];
+        let (first, rest): (Vec<u8>, Vec<u8>) = (0..=255u8).partition(|&b| printable(b));
+        first
+            .into_iter()
+            .chain(rest)
+            .map(|b| self.encoder[usize::from(b)])
+            .collect()
+    }
+
     /// Maps the UTF-8 bytes of `text` to byte-level characters.
     pub(crate) fn encode(&self, text: &str) -> String {
         text.bytes().map(|b| self.encoder[usize::from(b)]).collect()

@@ -18,6 +18,9 @@
 
 mod bpe;
 mod byte_level;
+mod train;
+
+pub use train::{TrainedVocab, train_bpe};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
