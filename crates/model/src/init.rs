@@ -169,8 +169,54 @@ impl SeededRng {
     }
 }
 
-/// Random weights for a config: N(0, 1/fan_in) matrices and kernels, unit norms, zero
-/// biases, small embeddings, CLIP's initial temperature (1/0.07).
+/// Standard deviation of a tensor's initial values, following OpenAI's CLIP: its
+/// `initialize_parameters` for the text tower (attention `width^-0.5`, MLP in `(2 width)^-0.5`,
+/// output projections `width^-0.5 (2 layers)^-0.5`, token 0.02, positions 0.01), the ViT's
+/// `width^-0.5` class and position embeddings and projection, and PyTorch's default
+/// (`1/sqrt(3 fan_in)`) for the remaining vision matrices and convolutions.
+fn init_std(cfg: &ClipConfig, name: &str, shape: &[usize]) -> f32 {
+    let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
+    let pytorch_default = (1.0 / (3.0 * fan_in as f32)).sqrt();
+    if let Some(rest) = name.strip_prefix("text_model.") {
+        let w = cfg.text.width as f32;
+        let proj = w.powf(-0.5) * (2.0 * cfg.text.layers as f32).powf(-0.5);
+        return if rest.ends_with("token_embedding.weight") {
+            0.02
+        } else if rest.ends_with("position_embedding.weight") {
+            0.01
+        } else if rest.ends_with("out_proj.weight") || rest.ends_with("fc2.weight") {
+            proj
+        } else if rest.ends_with("fc1.weight") {
+            (2.0 * w).powf(-0.5)
+        } else {
+            w.powf(-0.5)
+        };
+    }
+    let vision_width = match &cfg.vision {
+        VisionConfig::Vit(v) => v.width,
+        VisionConfig::Resnet(r) => r.embed_dim(),
+    } as f32;
+    match name {
+        "text_projection.weight" => (cfg.text.width as f32).powf(-0.5),
+        "vision_model.embeddings.position_embedding.weight" | "visual_projection.weight" => {
+            vision_width.powf(-0.5)
+        }
+        // ResNet attention pooling: positions and projections at embed_dim^-0.5
+        _ if name.starts_with("visual.attnpool.") => vision_width.powf(-0.5),
+        _ if name.ends_with("q_proj.weight")
+            || name.ends_with("k_proj.weight")
+            || name.ends_with("v_proj.weight") =>
+        {
+            // nn.MultiheadAttention's in_proj: xavier uniform
+            (2.0 / (shape[0] + shape[1]) as f32).sqrt()
+        }
+        _ => pytorch_default,
+    }
+}
+
+/// Random weights for a config, initialised as OpenAI's CLIP initialises a fresh model: unit
+/// norms, zero biases, the standard deviations of [`init_std`], and CLIP's initial
+/// temperature (1/0.07).
 pub fn random_store(cfg: &ClipConfig, seed: u64) -> WeightStore {
     let mut rng = SeededRng::new(seed);
     let mut store = WeightStore::new();
@@ -183,13 +229,17 @@ pub fn random_store(cfg: &ClipConfig, seed: u64) -> WeightStore {
             vec![1.0; n]
         } else if last == "running_mean" || (last == "bias" && shape.len() == 1) {
             vec![0.0; n]
+        } else if name.ends_with("bn3.weight") {
+            // CLIP zero-initialises the last BatchNorm of each bottleneck (identity blocks)
+            vec![0.0; n]
         } else if shape.len() == 1 && last == "weight" {
             vec![1.0; n]
-        } else if name.contains("embedding") {
-            (0..n).map(|_| rng.normal() * 0.02).collect()
         } else {
-            let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
-            let std = (1.0 / fan_in as f32).sqrt();
+            let std = if shape.len() == 1 {
+                (shape[0] as f32).powf(-0.5)
+            } else {
+                init_std(cfg, &name, &shape)
+            };
             (0..n).map(|_| rng.normal() * std).collect()
         };
         store.insert(name, HostTensor::new(shape, data));

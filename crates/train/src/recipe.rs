@@ -1,0 +1,191 @@
+//! What the built-in model is and how it is trained: architecture, data and optimizer
+//! settings, all serializable so the shipped bundle records exactly how it was made.
+
+use modalscope_model::config::{CLIP_MEAN, CLIP_STD};
+use modalscope_model::{Act, ClipConfig, TextConfig, VisionConfig, VitConfig};
+use serde::{Deserialize, Serialize};
+
+/// Sizes of the small CLIP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelShape {
+    /// Input side in pixels.
+    pub image_size: usize,
+    /// ViT patch side.
+    pub patch_size: usize,
+    /// Vision residual width.
+    pub width: usize,
+    /// Vision blocks.
+    pub layers: usize,
+    /// Vision heads.
+    pub heads: usize,
+    /// Text residual width.
+    pub text_width: usize,
+    /// Text blocks.
+    pub text_layers: usize,
+    /// Text heads.
+    pub text_heads: usize,
+    /// Text context length in tokens.
+    pub context_length: usize,
+    /// Joint embedding width.
+    pub projection_dim: usize,
+}
+
+/// Everything a training run depends on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Name the model goes by in links.
+    pub name: String,
+    /// Architecture.
+    pub shape: ModelShape,
+    /// Seed of the weights and of the training data (held-out data uses other seeds).
+    pub seed: u64,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Image–caption pairs per step.
+    pub batch: usize,
+    /// Peak learning rate (AdamW).
+    pub learning_rate: f64,
+    /// Linear warm-up steps before the cosine decay.
+    pub warmup: usize,
+    /// Decoupled weight decay.
+    pub weight_decay: f32,
+    /// Held-out evaluation every this many steps (0: only at the end).
+    pub eval_every: usize,
+    /// Held-out images per concept and modality in evaluations.
+    pub eval_per_concept: usize,
+    /// Checkpoint every this many steps (0: never).
+    pub checkpoint_every: usize,
+    /// Relative weights of drawn, written and mixed samples in the training data.
+    #[serde(default = "default_mixture")]
+    pub mixture: [f32; 3],
+    /// Gradients are rescaled to at most this global L2 norm (0: no clipping).
+    #[serde(default)]
+    pub clip_grad_norm: f32,
+}
+
+fn default_mixture() -> [f32; 3] {
+    [0.45, 0.35, 0.2]
+}
+
+impl TrainConfig {
+    /// The recipe of the shipped built-in model (about 25 minutes on 2 CPU cores).
+    pub fn builtin() -> Self {
+        Self {
+            name: "modalscope-synth".into(),
+            shape: ModelShape {
+                image_size: 64,
+                patch_size: 8,
+                width: 128,
+                layers: 4,
+                heads: 4,
+                text_width: 96,
+                text_layers: 3,
+                text_heads: 3,
+                context_length: 24,
+                projection_dim: 128,
+            },
+            seed: 1,
+            steps: 1200,
+            batch: 128,
+            learning_rate: 1e-3,
+            warmup: 100,
+            weight_decay: 0.1,
+            eval_every: 200,
+            eval_per_concept: 10,
+            checkpoint_every: 200,
+            mixture: default_mixture(),
+            clip_grad_norm: 1.0,
+        }
+    }
+
+    /// A tiny recipe for tests: seconds, not minutes.
+    pub fn tiny() -> Self {
+        Self {
+            name: "modalscope-tiny".into(),
+            shape: ModelShape {
+                image_size: 32,
+                patch_size: 8,
+                width: 32,
+                layers: 2,
+                heads: 2,
+                text_width: 32,
+                text_layers: 1,
+                text_heads: 2,
+                context_length: 24,
+                projection_dim: 32,
+            },
+            seed: 7,
+            steps: 200,
+            batch: 32,
+            learning_rate: 2e-3,
+            warmup: 20,
+            weight_decay: 0.05,
+            eval_every: 0,
+            eval_per_concept: 4,
+            checkpoint_every: 0,
+            mixture: default_mixture(),
+            clip_grad_norm: 1.0,
+        }
+    }
+
+    /// The learning rate at `step` (0-based): linear warm-up, then cosine decay to 5 % of peak.
+    pub fn learning_rate_at(&self, step: usize) -> f64 {
+        let peak = self.learning_rate;
+        if step < self.warmup {
+            return peak * (step + 1) as f64 / self.warmup as f64;
+        }
+        let span = self.steps.saturating_sub(self.warmup).max(1) as f64;
+        let t = ((step - self.warmup) as f64 / span).min(1.0);
+        let floor = 0.05 * peak;
+        floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+    }
+
+    /// The CLIP architecture for a vocabulary of `vocab_size` tokens.
+    pub fn clip_config(&self, vocab_size: usize) -> ClipConfig {
+        let s = &self.shape;
+        ClipConfig {
+            name: self.name.clone(),
+            projection_dim: s.projection_dim,
+            vision: VisionConfig::Vit(VitConfig {
+                image_size: s.image_size,
+                patch_size: s.patch_size,
+                width: s.width,
+                layers: s.layers,
+                heads: s.heads,
+                mlp_width: 4 * s.width,
+                act: Act::QuickGelu,
+                layer_norm_eps: 1e-5,
+            }),
+            text: TextConfig {
+                vocab_size,
+                context_length: s.context_length,
+                width: s.text_width,
+                layers: s.text_layers,
+                heads: s.text_heads,
+                mlp_width: 4 * s.text_width,
+                act: Act::QuickGelu,
+                layer_norm_eps: 1e-5,
+                // The end-of-text token has the largest id: OpenAI's pooling rule holds.
+                eot_token_id: None,
+            },
+            image_mean: CLIP_MEAN,
+            image_std: CLIP_STD,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays() {
+        let c = TrainConfig::builtin();
+        assert!(c.learning_rate_at(0) < c.learning_rate_at(50));
+        assert!((c.learning_rate_at(c.warmup - 1) - c.learning_rate).abs() < 1e-12);
+        assert!(c.learning_rate_at(c.warmup + 10) > c.learning_rate_at(c.steps - 1));
+        assert!((c.learning_rate_at(c.steps) - 0.05 * c.learning_rate).abs() < 1e-9);
+        c.clip_config(600).validate().unwrap();
+        TrainConfig::tiny().clip_config(600).validate().unwrap();
+    }
+}

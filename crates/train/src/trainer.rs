@@ -1,0 +1,396 @@
+//! The training loop: contrastive CLIP loss, AdamW with warm-up and cosine decay, held-out
+//! evaluation, checkpoints that resume to the same result as an uninterrupted run.
+
+use std::path::Path;
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::{AutodiffModule, Module};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use modalscope_model::bundle::{self, Precision, TokenizerFiles};
+use modalscope_model::{Clip, Preprocessor, normalize};
+use modalscope_synth::CONCEPTS;
+use modalscope_tokenizer::ClipTokenizer;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{
+    Modality, TrainingData, builtin_tokenizer_files, heldout, image_tensor, tokenizer,
+};
+use crate::recipe::TrainConfig;
+use crate::zeroshot::{TEMPLATES, accuracy, class_embeddings, embed_images, predict};
+use crate::{Result, TrainError};
+
+/// ln(100): CLIP caps its learned temperature at 100.
+const MAX_LOGIT_SCALE: f32 = 4.605_17;
+/// Seed offset of the held-out loss batches.
+const HELDOUT_DATA_SEED: u64 = 0x5eed_0f_4e1d;
+
+/// What one optimizer step did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepLog {
+    /// Step number (1-based: steps done).
+    pub step: usize,
+    /// Training loss of the batch.
+    pub loss: f32,
+    /// Learning rate used.
+    pub learning_rate: f64,
+    /// The softmax temperature's inverse (exp of the logit scale).
+    pub logit_scale: f32,
+}
+
+/// Held-out measurements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Steps done when measured.
+    pub step: usize,
+    /// Zero-shot accuracy on drawn concepts.
+    pub drawn_accuracy: f64,
+    /// Zero-shot accuracy on written concepts.
+    pub written_accuracy: f64,
+    /// Contrastive loss on a held-out batch.
+    pub heldout_loss: f32,
+}
+
+/// Contrastive loss of a batch: symmetric cross-entropy of scaled cosine similarities, with
+/// identical captions sharing their target (they are not negatives of each other).
+pub fn contrastive_loss<B: Backend>(
+    clip: &Clip<B>,
+    images: Tensor<B, 4>,
+    ids: &[Vec<u32>],
+) -> Result<Tensor<B, 1>> {
+    let n = ids.len();
+    let device = images.device();
+    let ie = normalize(clip.encode_image(images));
+    let te = normalize(clip.encode_text(ids)?);
+    let scale = clip
+        .logit_scale
+        .val()
+        .clamp_max(MAX_LOGIT_SCALE)
+        .exp()
+        .unsqueeze::<2>();
+    let logits = ie.matmul(te.transpose()) * scale;
+    let mut targets = vec![0f32; n * n];
+    for i in 0..n {
+        let same: Vec<usize> = (0..n).filter(|&j| ids[j] == ids[i]).collect();
+        for &j in &same {
+            targets[i * n + j] = 1.0 / same.len() as f32;
+        }
+    }
+    // The relation is symmetric, so the same targets serve both directions.
+    let targets = Tensor::<B, 2>::from_data(TensorData::new(targets, [n, n]), &device);
+    let image_to_text = -(log_softmax(logits.clone(), 1) * targets.clone())
+        .sum_dim(1)
+        .mean();
+    let text_to_image = -(log_softmax(logits.transpose(), 1) * targets)
+        .sum_dim(1)
+        .mean();
+    Ok((image_to_text + text_to_image) / 2.0)
+}
+
+/// Zero-shot accuracy of a model on held-out drawn and written concepts.
+pub fn zero_shot<B: Backend>(
+    clip: &Clip<B>,
+    tok: &ClipTokenizer,
+    per_concept: usize,
+) -> (f64, f64) {
+    let classes = class_embeddings(clip, tok, CONCEPTS, TEMPLATES);
+    let pre = Preprocessor::for_config(clip.config());
+    let device = clip.device();
+    let mut acc = [0.0; 2];
+    for (slot, modality) in [Modality::Drawn, Modality::Written].into_iter().enumerate() {
+        let (images, labels) = heldout(modality, per_concept, pre.size);
+        let x = image_tensor::<B>(&images, &pre, &device);
+        acc[slot] = accuracy(
+            &predict(embed_images(clip, x, 64), classes.clone()),
+            &labels,
+        );
+    }
+    (acc[0], acc[1])
+}
+
+/// A training run in progress.
+pub struct Trainer<B: AutodiffBackend> {
+    config: TrainConfig,
+    model: Option<Clip<B>>,
+    optim: OptimizerAdaptor<AdamW, Clip<B>, B>,
+    step: usize,
+    data: TrainingData,
+    heldout_data: TrainingData,
+    files: TokenizerFiles,
+    tokenizer: ClipTokenizer,
+    device: B::Device,
+    /// Every step so far.
+    pub log: Vec<StepLog>,
+    /// Every evaluation so far.
+    pub evals: Vec<Metrics>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    config: TrainConfig,
+    step: usize,
+    log: Vec<StepLog>,
+    evals: Vec<Metrics>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// A fresh run: seeded random weights, step 0.
+    pub fn new(config: TrainConfig, device: B::Device) -> Result<Self> {
+        let files = builtin_tokenizer_files();
+        let tok = tokenizer(&files, config.shape.context_length);
+        let clip_config = config.clip_config(tok.vocab_size());
+        clip_config.validate()?;
+        let model = Clip::<B>::random(&clip_config, config.seed, &device)?;
+        let pre = Preprocessor::for_config(&clip_config);
+        let optim = AdamWConfig::new()
+            .with_beta_2(0.98)
+            .with_epsilon(1e-6)
+            .with_weight_decay(config.weight_decay)
+            .with_grad_clipping(
+                (config.clip_grad_norm > 0.0)
+                    .then(|| GradientClippingConfig::Norm(config.clip_grad_norm)),
+            )
+            .init();
+        let s = config.shape.image_size;
+        let m = config.mixture;
+        if m.iter().any(|p| !(p.is_finite() && *p >= 0.0)) || m.iter().sum::<f32>() <= 0.0 {
+            return Err(TrainError::Recipe(
+                "the data mixture needs non-negative weights that do not all vanish".into(),
+            ));
+        }
+        Ok(Self {
+            data: TrainingData::new(s, m, config.seed, config.batch, tok.clone(), pre.clone()),
+            heldout_data: TrainingData::new(
+                s,
+                m,
+                config.seed ^ HELDOUT_DATA_SEED,
+                config.batch,
+                tok.clone(),
+                pre,
+            ),
+            model: Some(model),
+            optim,
+            step: 0,
+            files,
+            tokenizer: tok,
+            device,
+            log: Vec::new(),
+            evals: Vec::new(),
+            config,
+        })
+    }
+
+    /// Continues a run from a checkpoint folder written by [`Trainer::save_checkpoint`].
+    pub fn resume(dir: &Path, device: B::Device) -> Result<Self> {
+        let state_path = dir.join("state.json");
+        let state: State =
+            serde_json::from_slice(&std::fs::read(&state_path).map_err(io(&state_path))?)
+                .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", state_path.display())))?;
+        let mut t = Self::new(state.config, device)?;
+        let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+        let bad = |what: &str, e: burn::record::RecorderError| {
+            TrainError::Checkpoint(format!("{what}: {e}"))
+        };
+        let model_path = dir.join("model.bin");
+        let record = recorder
+            .load(
+                std::fs::read(&model_path).map_err(io(&model_path))?,
+                &t.device,
+            )
+            .map_err(|e| bad("model.bin", e))?;
+        let model = t.model.take().expect("a model").load_record(record);
+        let optim_path = dir.join("optimizer.bin");
+        let record = recorder
+            .load(
+                std::fs::read(&optim_path).map_err(io(&optim_path))?,
+                &t.device,
+            )
+            .map_err(|e| bad("optimizer.bin", e))?;
+        t.optim = t.optim.load_record(record);
+        t.model = Some(model);
+        t.step = state.step;
+        t.log = state.log;
+        t.evals = state.evals;
+        Ok(t)
+    }
+
+    /// Writes weights, optimizer moments and progress so the run can continue later.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+        let bad = |e: burn::record::RecorderError| TrainError::Checkpoint(e.to_string());
+        let model = recorder
+            .record(self.model().clone().into_record(), ())
+            .map_err(bad)?;
+        let optim = recorder.record(self.optim.to_record(), ()).map_err(bad)?;
+        let state = State {
+            config: self.config.clone(),
+            step: self.step,
+            log: self.log.clone(),
+            evals: self.evals.clone(),
+        };
+        for (name, bytes) in [
+            ("model.bin", model),
+            ("optimizer.bin", optim),
+            (
+                "state.json",
+                serde_json::to_vec_pretty(&state).expect("state serializes"),
+            ),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).map_err(io(&path))?;
+        }
+        Ok(())
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Steps done.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// Whether every configured step is done.
+    pub fn is_done(&self) -> bool {
+        self.step >= self.config.steps
+    }
+
+    /// The model as it is now.
+    pub fn model(&self) -> &Clip<B> {
+        self.model
+            .as_ref()
+            .expect("the model is only taken during a step")
+    }
+
+    /// The tokenizer of the model.
+    pub fn tokenizer(&self) -> &ClipTokenizer {
+        &self.tokenizer
+    }
+
+    /// One optimizer step on the next batch.
+    pub fn step(&mut self) -> Result<StepLog> {
+        let lr = self.config.learning_rate_at(self.step);
+        let batch = self.data.batch::<B>(self.step, &self.device);
+        let model = self.model.take().expect("a model");
+        let loss = contrastive_loss(&model, batch.images, &batch.ids)?;
+        let value = scalar(loss.clone().inner());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let model = self.optim.step(lr, model, grads);
+        let logit_scale = scalar(
+            model
+                .logit_scale
+                .val()
+                .inner()
+                .clamp_max(MAX_LOGIT_SCALE)
+                .exp(),
+        );
+        self.model = Some(model);
+        self.step += 1;
+        let entry = StepLog {
+            step: self.step,
+            loss: value,
+            learning_rate: lr,
+            logit_scale,
+        };
+        self.log.push(entry.clone());
+        Ok(entry)
+    }
+
+    /// Held-out zero-shot accuracy and loss of the current model.
+    pub fn evaluate(&mut self) -> Result<Metrics> {
+        let model = self.model().valid();
+        let (drawn, written) = zero_shot(&model, &self.tokenizer, self.config.eval_per_concept);
+        let batch = self.heldout_data.batch::<B::InnerBackend>(0, &self.device);
+        let loss = scalar(contrastive_loss(&model, batch.images, &batch.ids)?);
+        let m = Metrics {
+            step: self.step,
+            drawn_accuracy: drawn,
+            written_accuracy: written,
+            heldout_loss: loss,
+        };
+        self.evals.push(m.clone());
+        Ok(m)
+    }
+
+    /// The model as a bundle (int8), with its tokenizer and how it was made.
+    pub fn bundle(&self, command: &str) -> (Vec<u8>, bundle::QuantReport) {
+        let model = self.model().valid();
+        let meta = serde_json::json!({
+            "trained_by": format!("modalscope-train {}", env!("CARGO_PKG_VERSION")),
+            "command": command,
+            "recipe": self.config,
+            "steps_done": self.step,
+            "final_loss": self.log.last().map(|l| l.loss),
+            "evaluations": self.evals,
+        });
+        bundle::write(
+            model.config(),
+            &model.layer_names(),
+            &model.to_store(),
+            Some(&self.files),
+            Precision::Int8,
+            meta,
+        )
+    }
+}
+
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("f32")[0]
+}
+
+/// What [`train`] reports as it goes.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A step finished.
+    Step(StepLog),
+    /// An evaluation finished.
+    Eval(Metrics),
+    /// A checkpoint was written.
+    Checkpoint(usize),
+}
+
+/// Runs (or continues) a training to its last step, evaluating and checkpointing as
+/// configured; `on_event` returns `false` to stop early (after writing a checkpoint).
+pub fn train<B: AutodiffBackend>(
+    trainer: &mut Trainer<B>,
+    checkpoint_dir: Option<&Path>,
+    mut on_event: impl FnMut(&Event) -> bool,
+) -> Result<()> {
+    while !trainer.is_done() {
+        let log = trainer.step()?;
+        let mut go_on = on_event(&Event::Step(log));
+        let step = trainer.steps_done();
+        let every = |n: usize| n > 0 && step % n == 0;
+        if every(trainer.config().eval_every) || trainer.is_done() {
+            let m = trainer.evaluate()?;
+            go_on &= on_event(&Event::Eval(m));
+        }
+        if let Some(dir) = checkpoint_dir
+            && (every(trainer.config().checkpoint_every) || trainer.is_done() || !go_on)
+        {
+            trainer.save_checkpoint(dir)?;
+            go_on &= on_event(&Event::Checkpoint(step));
+        }
+        if !go_on {
+            break;
+        }
+    }
+    Ok(())
+}

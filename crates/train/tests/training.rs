@@ -1,0 +1,100 @@
+//! Training on a tiny recipe: the loss falls, runs are deterministic, and a resumed run equals
+//! an uninterrupted one.
+
+use burn::backend::{Autodiff, Flex};
+use modalscope_synth::{Generator, GeneratorConfig, vocabulary};
+use modalscope_train::{TrainConfig, Trainer, builtin_tokenizer_files, tokenizer, train};
+
+type B = Autodiff<Flex>;
+
+fn tiny(steps: usize) -> TrainConfig {
+    TrainConfig {
+        steps,
+        ..TrainConfig::tiny()
+    }
+}
+
+fn run(config: TrainConfig) -> Trainer<B> {
+    let mut t = Trainer::<B>::new(config, Default::default()).unwrap();
+    train(&mut t, None, |_| true).unwrap();
+    t
+}
+
+#[test]
+fn loss_falls_on_a_tiny_run() {
+    let t = run(tiny(200));
+    let mean =
+        |s: &[modalscope_train::StepLog]| s.iter().map(|l| l.loss).sum::<f32>() / s.len() as f32;
+    let (first, last) = (mean(&t.log[..20]), mean(&t.log[180..]));
+    println!("tiny run: mean loss of the first 20 steps {first:.3}, of the last 20 {last:.3}");
+    // ln(32) = 3.47 is the loss of a model that knows nothing.
+    assert!(first > 3.0, "{first}");
+    assert!(
+        last < first - 0.5,
+        "the loss did not fall: {first} -> {last}"
+    );
+    let m = t.evals.last().expect("a final evaluation");
+    assert_eq!(m.step, 200);
+    assert!((0.0..=1.0).contains(&m.drawn_accuracy) && m.heldout_loss.is_finite());
+}
+
+#[test]
+fn same_seed_gives_the_same_loss_curve() {
+    let losses = |seed| {
+        let t = run(TrainConfig { seed, ..tiny(12) });
+        t.log.iter().map(|l| l.loss.to_bits()).collect::<Vec<_>>()
+    };
+    let a = losses(3);
+    assert_eq!(a, losses(3), "two runs with one seed differ");
+    assert_ne!(a, losses(4), "another seed gave the same curve");
+}
+
+#[test]
+fn a_resumed_run_equals_an_uninterrupted_one() {
+    let dir = std::env::temp_dir().join(format!("modalscope-train-resume-{}", std::process::id()));
+    let whole = run(tiny(16));
+
+    let mut first = Trainer::<B>::new(tiny(16), Default::default()).unwrap();
+    for _ in 0..8 {
+        first.step().unwrap();
+    }
+    first.save_checkpoint(&dir).unwrap();
+    drop(first);
+    let mut second = Trainer::<B>::resume(&dir, Default::default()).unwrap();
+    assert_eq!(second.steps_done(), 8);
+    train(&mut second, None, |_| true).unwrap();
+
+    let bits = |t: &Trainer<B>| t.log.iter().map(|l| l.loss.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&whole), bits(&second));
+    let (a, b) = (whole.model().to_store(), second.model().to_store());
+    for (name, t) in a.iter() {
+        assert_eq!(Some(t), b.get(name), "{name} differs after resuming");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    // A folder without a checkpoint is refused with a message.
+    let err = Trainer::<B>::resume(&dir, Default::default())
+        .err()
+        .expect("no checkpoint");
+    assert!(err.to_string().contains("state.json"), "{err}");
+}
+
+#[test]
+fn every_caption_word_is_one_token_and_captions_fit_the_context() {
+    let files = builtin_tokenizer_files();
+    let context = TrainConfig::builtin().shape.context_length;
+    let tok = tokenizer(&files, context);
+    for w in vocabulary() {
+        assert_eq!(tok.tokenize(&w).len(), 1, "{w}");
+    }
+    let generator = Generator::new(GeneratorConfig::default(), 11).unwrap();
+    let longest = (0..3000)
+        .map(|i| tok.tokenize(&generator.sample(i).caption).len())
+        .max()
+        .unwrap();
+    assert!(
+        longest + 2 <= context,
+        "a caption of {longest} tokens does not fit {context}"
+    );
+    // The end-of-text token has the largest id, so the model pools where OpenAI's CLIP does.
+    assert_eq!(tok.eos_id() as usize + 1, tok.vocab_size());
+}
