@@ -1,11 +1,30 @@
 //! Neuron analysis on any CLIP, generic over burn's `Backend`: how units respond to sets of
-//! images, how well they separate concepts (AUROC) in each modality, and the scores built on
-//! that.
+//! images, how well they separate concepts (AUROC) in each modality, and what is built on
+//! that: multimodal-neuron rankings with text alignment, lesion experiments, typographic
+//! attacks and neuron families.
 
+pub mod attack;
+pub mod error;
+pub mod families;
+pub mod lesion;
 pub mod multimodal;
 pub mod response;
 pub mod stats;
+pub mod zeroshot;
 
-pub use multimodal::{Probe, UnitScore, best_concepts, best_units};
+pub use attack::{
+    AttackCase, AttackReport, ConceptAttack, UnitChange, attack_report, most_changed_units,
+    typographic_attack,
+};
+pub use error::{AnalysisError, Result};
+pub use families::{Families, Family, concept_profiles, neuron_families};
+pub use lesion::{ConceptChange, LesionReport, lesion_experiment, lesion_report, unit_means};
+pub use multimodal::{
+    Evidence, MultimodalNeuron, Probe, UnitScore, best_concepts, best_units, evidence,
+    layer_responses, multimodal_neurons, rank_units, text_alignments, units_for_concept,
+};
 pub use response::{Reduce, unit_responses};
 pub use stats::auroc;
+pub use zeroshot::{
+    ClassPrompts, LabelledImages, class_embeddings, classify, embed_images, predict, similarities,
+};

@@ -1,5 +1,6 @@
 //! `modalscope`: convert CLIP checkpoints into the page's int8 bundle, inspect models, train
-//! the built-in model.
+//! the built-in model, and study its neurons (multimodal neurons, lesions, typographic
+//! attacks, neuron families).
 
 use std::path::PathBuf;
 
@@ -7,6 +8,7 @@ use anyhow::Result;
 use burn::backend::Flex;
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod analyze;
 mod convert;
 mod train;
 
@@ -59,6 +61,17 @@ enum Command {
     },
     /// Train the built-in model (a small CLIP) on procedural image-caption data.
     Train(train::TrainArgs),
+    /// Rank a layer's neurons by multimodality: AUROC for their best concept on drawn and on
+    /// written images, and alignment with the text embedding of the concept's name.
+    Neurons(analyze::NeuronsArgs),
+    /// Silence units of a layer (zero or mean ablation) and compare zero-shot accuracy per
+    /// concept before and after.
+    Lesion(analyze::LesionArgs),
+    /// Write concept names on drawings of other concepts and count how often the zero-shot
+    /// prediction flips to the written word.
+    Attack(analyze::AttackArgs),
+    /// Cluster a layer's neurons into families by their concept profiles.
+    Families(analyze::FamiliesArgs),
     /// Print a model's architecture and layers (bundle or safetensors).
     Inspect {
         /// Bundle or safetensors file.
@@ -97,5 +110,9 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Command::Inspect { file, config } => convert::inspect(&file, config.as_deref()),
         Command::Train(args) => train::run(args),
+        Command::Neurons(args) => analyze::neurons(args),
+        Command::Lesion(args) => analyze::lesion(args),
+        Command::Attack(args) => analyze::attack(args),
+        Command::Families(args) => analyze::families(args),
     }
 }

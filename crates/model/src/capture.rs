@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::lesion::Lesion;
+
 /// One recorded activation, in the layout the layer produces it.
 #[derive(Debug, Clone)]
 pub enum Activation<B: Backend> {
@@ -96,11 +98,12 @@ pub enum Selection {
     Only(Vec<String>),
 }
 
-/// Collects activations during a forward pass.
+/// Collects activations during a forward pass, and silences the units its lesions name.
 #[derive(Debug, Clone, Default)]
 pub struct Capture<B: Backend> {
     selection: Selection,
     recorded: BTreeMap<String, Activation<B>>,
+    lesions: Vec<Lesion>,
 }
 
 impl<B: Backend> Capture<B> {
@@ -109,6 +112,7 @@ impl<B: Backend> Capture<B> {
         Self {
             selection: Selection::None,
             recorded: BTreeMap::new(),
+            lesions: Vec::new(),
         }
     }
 
@@ -117,7 +121,51 @@ impl<B: Backend> Capture<B> {
         Self {
             selection: Selection::All,
             recorded: BTreeMap::new(),
+            lesions: Vec::new(),
         }
+    }
+
+    /// Records nothing, but silences the units of `lesions` during the pass.
+    pub fn lesioned(lesions: impl IntoIterator<Item = Lesion>) -> Self {
+        Self::none().with_lesions(lesions)
+    }
+
+    /// Adds lesions applied during the pass (several may name the same layer).
+    pub fn with_lesions(mut self, lesions: impl IntoIterator<Item = Lesion>) -> Self {
+        self.lesions.extend(lesions);
+        self
+    }
+
+    /// The lesions this pass applies.
+    pub fn lesions(&self) -> &[Lesion] {
+        &self.lesions
+    }
+
+    /// Whether some lesion names the layer `name`.
+    pub fn lesions_layer(&self, name: &str) -> bool {
+        self.lesions.iter().any(|l| l.layer == name)
+    }
+
+    /// Applies the lesions of layer `name` to a token sequence `[batch, tokens, channels]`.
+    pub fn edit_tokens(&self, name: &str, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.edit(name, x, 2)
+    }
+
+    /// Applies the lesions of layer `name` to a feature map `[batch, channels, h, w]`.
+    pub fn edit_map(&self, name: &str, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.edit(name, x, 1)
+    }
+
+    /// Applies the lesions of layer `name` to pooled vectors `[batch, channels]`.
+    pub fn edit_pooled(&self, name: &str, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.edit(name, x, 1)
+    }
+
+    fn edit<const D: usize>(&self, name: &str, x: Tensor<B, D>, dim: usize) -> Tensor<B, D> {
+        self.lesions
+            .iter()
+            .filter(|l| l.layer == name)
+            .fold(x, |x, l| l.apply(x, dim))
     }
 
     /// A capture that records the given layer names.
@@ -129,6 +177,7 @@ impl<B: Backend> Capture<B> {
         Self {
             selection: Selection::Only(names.into_iter().map(Into::into).collect()),
             recorded: BTreeMap::new(),
+            lesions: Vec::new(),
         }
     }
 

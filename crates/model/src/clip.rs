@@ -7,6 +7,7 @@ use crate::capture::{Activation, Capture};
 use crate::config::{ClipConfig, VisionConfig};
 use crate::error::{ModelError, Result};
 use crate::layers::Loader;
+use crate::lesion::Lesion;
 use crate::naming::{self, Naming};
 use crate::resnet::ModifiedResNet;
 use crate::text::TextTransformer;
@@ -130,6 +131,88 @@ impl<B: Backend> Clip<B> {
                 examples,
             })
         }
+    }
+
+    /// Number of units (channels) of a layer, or an error naming valid layers.
+    pub fn layer_units(&self, name: &str) -> Result<usize> {
+        self.check_layer(name)?;
+        let c = &self.config;
+        let t = &c.text;
+        let block_part = |rest: &str, width: usize, mlp: usize| -> usize {
+            if rest.ends_with(".mlp") { mlp } else { width }
+        };
+        let units = if let Some(rest) = name.strip_prefix("text.") {
+            match rest {
+                "embeds" => c.projection_dim,
+                _ => block_part(rest, t.width, t.mlp_width),
+            }
+        } else {
+            let rest = name.strip_prefix("vision.").unwrap_or(name);
+            match &c.vision {
+                VisionConfig::Vit(v) => match rest {
+                    "embeds" => c.projection_dim,
+                    _ => block_part(rest, v.width, v.mlp_width),
+                },
+                VisionConfig::Resnet(r) => match rest {
+                    "embeds" => c.projection_dim,
+                    "stem" => r.width,
+                    _ => {
+                        // `layer{s}.{b}`: bottlenecks of stage s put out 4 × (width << (s-1)).
+                        let stage = rest
+                            .strip_prefix("layer")
+                            .and_then(|s| s.split('.').next())
+                            .and_then(|s| s.parse::<usize>().ok())
+                            .unwrap_or(1);
+                        (r.width << (stage - 1)) * 4
+                    }
+                },
+            }
+        };
+        Ok(units)
+    }
+
+    /// Fails with a helpful message unless the lesion names a layer and units of this model.
+    pub fn check_lesion(&self, lesion: &Lesion) -> Result<()> {
+        let units = self.layer_units(&lesion.layer)?;
+        match lesion.units.iter().find(|&&u| u >= units) {
+            Some(&unit) => Err(ModelError::UnknownUnit {
+                layer: lesion.layer.clone(),
+                unit,
+                units,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Embeds normalized images with the units of `lesions` silenced (not L2-normalized).
+    pub fn encode_image_lesioned(
+        &self,
+        images: Tensor<B, 4>,
+        lesions: &[Lesion],
+    ) -> Result<Tensor<B, 2>> {
+        for l in lesions {
+            self.check_lesion(l)?;
+        }
+        let mut cap = Capture::lesioned(lesions.iter().cloned());
+        Ok(self
+            .encode_image_with(images, &mut cap)
+            .expect("a pass without capture runs to the end"))
+    }
+
+    /// Embeds token sequences with the units of `lesions` silenced (not L2-normalized).
+    pub fn encode_text_lesioned(
+        &self,
+        ids: &[Vec<u32>],
+        lesions: &[Lesion],
+    ) -> Result<Tensor<B, 2>> {
+        for l in lesions {
+            self.check_lesion(l)?;
+        }
+        let mut cap = Capture::lesioned(lesions.iter().cloned());
+        Ok(self
+            .text
+            .forward(ids, &mut cap)?
+            .expect("a pass without capture runs to the end"))
     }
 
     /// Embeds normalized images `[batch, 3, size, size]`, recording what `cap` asks for.

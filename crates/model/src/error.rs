@@ -76,6 +76,16 @@ pub enum ModelError {
         /// A few valid names, for the message.
         examples: String,
     },
+    /// A unit index beyond the channels of its layer.
+    #[error("unit {unit} does not exist: layer `{layer}` has {units} units (0 to {})", units.saturating_sub(1))]
+    UnknownUnit {
+        /// The layer.
+        layer: String,
+        /// The unit asked for.
+        unit: usize,
+        /// Units of the layer.
+        units: usize,
+    },
     /// Bytes that are not a decodable image.
     #[error("not an image this page can read (PNG, JPEG, GIF, WebP, BMP): {0}")]
     Image(String),

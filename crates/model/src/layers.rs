@@ -86,12 +86,39 @@ pub struct BlockOutput<B: Backend> {
     pub out: Tensor<B, 3>,
 }
 
+/// A sublayer of a block whose output an intervention may replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sublayer {
+    /// The attention output, before the residual add.
+    Attn,
+    /// The MLP hidden units, after the non-linearity and before the contracting projection.
+    Mlp,
+}
+
 impl<B: Backend> Block<B> {
     /// Runs the block, returning the sublayer values too.
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 2>>, act: Act) -> BlockOutput<B> {
-        let attn = self.attn.forward(self.ln1.forward(x.clone()), mask);
+        self.forward_edited(x, mask, act, |_, t| t)
+    }
+
+    /// Runs the block, passing each sublayer's value through `edit` before it is used
+    /// (lesions); the returned sublayer values are the edited ones.
+    pub fn forward_edited(
+        &self,
+        x: Tensor<B, 3>,
+        mask: Option<Tensor<B, 2>>,
+        act: Act,
+        mut edit: impl FnMut(Sublayer, Tensor<B, 3>) -> Tensor<B, 3>,
+    ) -> BlockOutput<B> {
+        let attn = edit(
+            Sublayer::Attn,
+            self.attn.forward(self.ln1.forward(x.clone()), mask),
+        );
         let x = x + attn.clone();
-        let hidden = activate(act, self.mlp.fc1.forward(self.ln2.forward(x.clone())));
+        let hidden = edit(
+            Sublayer::Mlp,
+            activate(act, self.mlp.fc1.forward(self.ln2.forward(x.clone()))),
+        );
         let out = x + self.mlp.fc2.forward(hidden.clone());
         BlockOutput { attn, hidden, out }
     }

@@ -294,21 +294,22 @@ impl<B: Backend> ModifiedResNet<B> {
         for cb in &self.stem {
             x = relu(cb.forward(x));
         }
-        x = pool(x, 2);
+        x = cap.edit_map("vision.stem", pool(x, 2));
         cap.map("vision.stem", &x);
         for (s, blocks) in self.stages.iter().enumerate() {
             for (b, block) in blocks.iter().enumerate() {
                 if cap.is_complete() {
                     return None;
                 }
-                x = block.forward(x);
-                cap.map(&format!("vision.layer{}.{b}", s + 1), &x);
+                let name = format!("vision.layer{}.{b}", s + 1);
+                x = cap.edit_map(&name, block.forward(x));
+                cap.map(&name, &x);
             }
         }
         if cap.is_complete() {
             return None;
         }
-        let embeds = self.attnpool.forward(x);
+        let embeds = cap.edit_pooled("vision.embeds", self.attnpool.forward(x));
         cap.pooled("vision.embeds", &embeds);
         Some(embeds)
     }

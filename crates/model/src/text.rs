@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use crate::capture::Capture;
 use crate::config::TextConfig;
 use crate::error::{ModelError, Result};
-use crate::layers::{Block, Loader};
+use crate::layers::{Block, Loader, Sublayer};
 
 /// Text transformer: token + position embeddings, causal blocks, pooling at end-of-text.
 #[derive(Module, Debug)]
@@ -120,20 +120,35 @@ impl<B: Backend> TextTransformer<B> {
         let flat: Vec<i64> = ids.iter().flatten().map(|&t| t as i64).collect();
         let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [b, len]), &device);
         let pos = self.position.val().slice([0..len, 0..w]).unsqueeze::<3>();
-        let mut x = self.token.forward(tokens) + pos;
+        let mut x = cap.edit_tokens("text.embeddings", self.token.forward(tokens) + pos);
         cap.tokens("text.embeddings", &x, None, false);
         let mask = causal_mask::<B>(len, &device);
         for (i, block) in self.blocks.iter().enumerate() {
             if cap.is_complete() {
                 return Ok(None);
             }
-            let out = block.forward(x, Some(mask.clone()), self.config.act);
-            cap.tokens(&format!("text.blocks.{i}.attn"), &out.attn, None, false);
-            cap.tokens(&format!("text.blocks.{i}.mlp"), &out.hidden, None, false);
-            cap.tokens(&format!("text.blocks.{i}"), &out.out, None, false);
-            x = out.out;
+            let (attn, mlp, name) = (
+                format!("text.blocks.{i}.attn"),
+                format!("text.blocks.{i}.mlp"),
+                format!("text.blocks.{i}"),
+            );
+            let out =
+                block.forward_edited(
+                    x,
+                    Some(mask.clone()),
+                    self.config.act,
+                    |part, t| match part {
+                        Sublayer::Attn => cap.edit_tokens(&attn, t),
+                        Sublayer::Mlp => cap.edit_tokens(&mlp, t),
+                    },
+                );
+            let out_x = cap.edit_tokens(&name, out.out);
+            cap.tokens(&attn, &out.attn, None, false);
+            cap.tokens(&mlp, &out.hidden, None, false);
+            cap.tokens(&name, &out_x, None, false);
+            x = out_x;
         }
-        let x = self.final_ln.forward(x);
+        let x = cap.edit_tokens("text.final_ln", self.final_ln.forward(x));
         cap.tokens("text.final_ln", &x, None, false);
         let rows: Vec<i64> = self
             .pool_positions(ids)
@@ -143,7 +158,7 @@ impl<B: Backend> TextTransformer<B> {
             .collect();
         let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [b]), &device);
         let pooled = x.reshape([b * len, w]).select(0, rows);
-        let embeds = self.projection.forward(pooled);
+        let embeds = cap.edit_pooled("text.embeds", self.projection.forward(pooled));
         cap.pooled("text.embeds", &embeds);
         Ok(Some(embeds))
     }

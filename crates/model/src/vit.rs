@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use crate::capture::Capture;
 use crate::config::VitConfig;
 use crate::error::Result;
-use crate::layers::{Block, Loader};
+use crate::layers::{Block, Loader, Sublayer};
 
 /// Vision transformer: patch embedding, class token, residual attention blocks, projection.
 #[derive(Module, Debug)]
@@ -105,26 +105,37 @@ impl<B: Backend> VisionTransformer<B> {
             .reshape([1, 1, w])
             .expand([b, 1, w]);
         let x = Tensor::cat(vec![cls, patches], 1) + self.position.val().unsqueeze::<3>();
+        let x = cap.edit_tokens("vision.embeddings", x);
         cap.tokens("vision.embeddings", &x, grid, true);
-        let mut x = self.pre_ln.forward(x);
+        let x = cap.edit_tokens("vision.pre_ln", self.pre_ln.forward(x));
         cap.tokens("vision.pre_ln", &x, grid, true);
+        let mut x = x;
         for (i, block) in self.blocks.iter().enumerate() {
             if cap.is_complete() {
                 return None;
             }
-            let out = block.forward(x, None, self.config.act);
-            cap.tokens(&format!("vision.blocks.{i}.attn"), &out.attn, grid, true);
-            cap.tokens(&format!("vision.blocks.{i}.mlp"), &out.hidden, grid, true);
-            cap.tokens(&format!("vision.blocks.{i}"), &out.out, grid, true);
-            x = out.out;
+            let (attn, mlp, name) = (
+                format!("vision.blocks.{i}.attn"),
+                format!("vision.blocks.{i}.mlp"),
+                format!("vision.blocks.{i}"),
+            );
+            let out = block.forward_edited(x, None, self.config.act, |part, t| match part {
+                Sublayer::Attn => cap.edit_tokens(&attn, t),
+                Sublayer::Mlp => cap.edit_tokens(&mlp, t),
+            });
+            let out_x = cap.edit_tokens(&name, out.out);
+            cap.tokens(&attn, &out.attn, grid, true);
+            cap.tokens(&mlp, &out.hidden, grid, true);
+            cap.tokens(&name, &out_x, grid, true);
+            x = out_x;
         }
         if cap.is_complete() {
             return None;
         }
         let cls = x.slice([0..b, 0..1, 0..w]).reshape([b, w]);
-        let pooled = self.post_ln.forward(cls);
+        let pooled = cap.edit_pooled("vision.post_ln", self.post_ln.forward(cls));
         cap.pooled("vision.post_ln", &pooled);
-        let embeds = self.projection.forward(pooled);
+        let embeds = cap.edit_pooled("vision.embeds", self.projection.forward(pooled));
         cap.pooled("vision.embeds", &embeds);
         Some(embeds)
     }

@@ -1,0 +1,448 @@
+//! `neurons`, `lesion`, `attack`, `families`: the multimodal-neuron analyses as tables (or
+//! JSON with `--json`), on the built-in model unless `--model` names another bundle.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+use modalscope_analysis::Reduce;
+use modalscope_cli::study::{EVAL_FIRST, PROBE_FIRST, Study, concept_index, parse_units};
+use modalscope_model::Lesion;
+use serde_json::json;
+
+/// Options every analysis shares.
+#[derive(Args)]
+pub struct Common {
+    /// The model: a bundle carrying its tokenizer.
+    #[arg(long, default_value = "web/builtin.msb")]
+    model: PathBuf,
+    /// Images per concept and modality (drawn, written).
+    #[arg(long, default_value_t = 10)]
+    per_concept: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How a unit's map becomes one number per image.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ReduceArg {
+    /// Mean over positions.
+    Mean,
+    /// Maximum over positions.
+    Max,
+}
+
+impl From<ReduceArg> for Reduce {
+    fn from(r: ReduceArg) -> Self {
+        match r {
+            ReduceArg::Mean => Reduce::Mean,
+            ReduceArg::Max => Reduce::Max,
+        }
+    }
+}
+
+/// Options of `modalscope neurons`.
+#[derive(Args)]
+pub struct NeuronsArgs {
+    /// The image-tower layer, e.g. vision.blocks.3.mlp.
+    #[arg(long)]
+    layer: String,
+    /// How many neurons to list.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+    /// Strongest images listed per modality as evidence.
+    #[arg(long, default_value_t = 5)]
+    examples: usize,
+    /// Spatial reduction of a unit's activation map.
+    #[arg(long, value_enum, default_value = "mean")]
+    reduce: ReduceArg,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Options of `modalscope lesion`.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["units", "concept"])))]
+pub struct LesionArgs {
+    /// The layer whose units are silenced (either tower).
+    #[arg(long)]
+    layer: String,
+    /// Units to silence: 1,2,3 or ranges like 4-7.
+    #[arg(long)]
+    units: Option<String>,
+    /// Instead of --units: silence the most multimodal units of this concept in the layer.
+    #[arg(long)]
+    concept: Option<String>,
+    /// With --concept: how many of its units.
+    #[arg(long, default_value_t = 5)]
+    count: usize,
+    /// Mean ablation (each unit held at its mean over the probe images) instead of zero.
+    #[arg(long)]
+    mean: bool,
+    /// How many concepts to list (all by default).
+    #[arg(long)]
+    show: Option<usize>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Options of `modalscope attack`.
+#[derive(Args)]
+pub struct AttackArgs {
+    /// Write this concept's name on every drawing (default: a different name on each).
+    #[arg(long)]
+    word: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Options of `modalscope families`.
+#[derive(Args)]
+pub struct FamiliesArgs {
+    /// The image-tower layer, e.g. vision.blocks.3.mlp.
+    #[arg(long)]
+    layer: String,
+    /// Number of families.
+    #[arg(long, default_value_t = 8)]
+    k: usize,
+    /// Seed of the clustering's initialisation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Members listed per family in the table.
+    #[arg(long, default_value_t = 12)]
+    members: usize,
+    /// Spatial reduction of a unit's activation map.
+    #[arg(long, value_enum, default_value = "mean")]
+    reduce: ReduceArg,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn per_concept(c: &Common) -> Result<usize> {
+    if c.per_concept == 0 {
+        bail!("--per-concept must be at least 1");
+    }
+    Ok(c.per_concept)
+}
+
+fn print_json(value: serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
+
+/// Runs `modalscope neurons`.
+pub fn neurons(args: NeuronsArgs) -> Result<()> {
+    let n = per_concept(&args.common)?;
+    let study = Study::load(&args.common.model)?;
+    study.check_image_layer(&args.layer)?;
+    let probe = study.probe_sets(n);
+    let found = study.neurons(
+        &args.layer,
+        &probe,
+        args.top,
+        args.reduce.into(),
+        args.examples,
+    )?;
+    let names = study.concepts();
+    if args.common.json {
+        return print_json(json!({
+            "model": args.common.model.display().to_string(),
+            "layer": args.layer,
+            "per_concept": n,
+            "modalities": ["drawn", "written"],
+            "concepts": names,
+            "neurons": found,
+        }));
+    }
+    println!(
+        "{}: the {} most multimodal neurons ({} drawn + {} written images per concept)",
+        args.layer,
+        found.len(),
+        n,
+        n
+    );
+    println!(
+        "{:>4} {:>6}  {:<10} {:>8} {:>8} {:>8} {:>8}  {:<18} {:<18}",
+        "rank",
+        "unit",
+        "concept",
+        "drawn",
+        "written",
+        "combined",
+        "text",
+        "drawn top",
+        "written top"
+    );
+    for (rank, m) in found.iter().enumerate() {
+        let top = |i: usize| -> String {
+            let e = &m.modalities[i];
+            format!("{:.0}% of {}", 100.0 * e.top_precision, e.top_images.len())
+        };
+        println!(
+            "{:>4} {:>6}  {:<10} {:>8.3} {:>8.3} {:>8.3} {:>+8.4}  {:<18} {:<18}",
+            rank + 1,
+            m.unit,
+            names[m.concept],
+            m.modalities[0].auroc,
+            m.modalities[1].auroc,
+            m.combined,
+            m.text_alignment.unwrap_or(f64::NAN),
+            top(0),
+            top(1),
+        );
+    }
+    println!(
+        "drawn/written: AUROC of the unit for its concept against the other concepts; \
+         combined: the weaker of the two;"
+    );
+    println!(
+        "text: zero-shot margin (cosine) towards the concept's name that images of it lose \
+         when the unit is zero-ablated;"
+    );
+    println!("top: share of the unit's strongest images (any concept) that show its concept.");
+    Ok(())
+}
+
+/// Runs `modalscope lesion`.
+pub fn lesion(args: LesionArgs) -> Result<()> {
+    let n = per_concept(&args.common)?;
+    let study = Study::load(&args.common.model)?;
+    study.clip.check_layer(&args.layer)?;
+    let names = study.concepts();
+    let units = args.units.as_deref().map(parse_units).transpose()?;
+    let concept = args.concept.as_deref().map(concept_index).transpose()?;
+    if let Some(units) = &units {
+        study
+            .clip
+            .check_lesion(&Lesion::zero(&args.layer, units.iter().copied()))?;
+    }
+    let probe = study.probe_sets(n);
+    let (units, target) = match (units, concept) {
+        (Some(u), _) => (u, None),
+        (None, Some(concept)) => {
+            if args.count == 0 {
+                bail!("--count must be at least 1");
+            }
+            let chosen =
+                study.concept_units(&args.layer, concept, args.count, &probe, Reduce::Mean)?;
+            (chosen.iter().map(|s| s.unit).collect(), Some(concept))
+        }
+        (None, None) => bail!("name the units to silence with --units or --concept"),
+    };
+    let lesion = study.lesion_of(&args.layer, &units, args.mean, &probe)?;
+    let report = study.lesion(std::slice::from_ref(&lesion), &study.eval_sets(n))?;
+    let unit_list = units
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let command = format!(
+        "modalscope lesion --model {} --layer {} --units {unit_list}{} --per-concept {n}",
+        args.common.model.display(),
+        args.layer,
+        if args.mean { " --mean" } else { "" },
+    );
+    if args.common.json {
+        return print_json(json!({
+            "model": args.common.model.display().to_string(),
+            "command": command,
+            "ablation": if args.mean { "mean" } else { "zero" },
+            "target_concept": target.map(|c| names[c]),
+            "per_concept": n,
+            "modalities": ["drawn", "written"],
+            "concepts": names,
+            "report": report,
+        }));
+    }
+    println!(
+        "{} ablation of {} unit(s) of {}: {unit_list}",
+        if args.mean { "mean" } else { "zero" },
+        units.len(),
+        args.layer
+    );
+    if let Some(c) = target {
+        println!(
+            "(the {} most multimodal units of `{}`)",
+            units.len(),
+            names[c]
+        );
+    }
+    println!(
+        "zero-shot accuracy on {n} held-out images per concept (seeds from {EVAL_FIRST}; \
+         units were chosen on seeds from {PROBE_FIRST}):"
+    );
+    println!(
+        "  overall   drawn {:.1}% -> {:.1}%   written {:.1}% -> {:.1}%",
+        100.0 * report.before[0],
+        100.0 * report.after[0],
+        100.0 * report.before[1],
+        100.0 * report.after[1]
+    );
+    println!(
+        "{:<10} {:>15} {:>15} {:>8}",
+        "concept", "drawn", "written", "drop"
+    );
+    let show = args.show.unwrap_or(report.concepts.len());
+    for c in report.concepts.iter().take(show) {
+        println!(
+            "{:<10} {:>6.0}% -> {:>3.0}% {:>6.0}% -> {:>3.0}% {:>+7.1}%{}",
+            names[c.concept],
+            100.0 * c.before[0],
+            100.0 * c.after[0],
+            100.0 * c.before[1],
+            100.0 * c.after[1],
+            100.0 * c.drop(),
+            if Some(c.concept) == target {
+                "  <- target"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(t) = target {
+        let own = report.concept(t).map_or(0.0, |c| c.drop());
+        println!(
+            "drop on `{}`: {:+.1}%, mean drop on the other concepts: {:+.1}%",
+            names[t],
+            100.0 * own,
+            100.0 * report.mean_drop_except(t)
+        );
+    }
+    println!("reproduce: {command}");
+    Ok(())
+}
+
+/// Runs `modalscope attack`.
+pub fn attack(args: AttackArgs) -> Result<()> {
+    let n = per_concept(&args.common)?;
+    let word = args.word.as_deref().map(concept_index).transpose()?;
+    let study = Study::load(&args.common.model)?;
+    let report = study.attack(n, word)?;
+    let names = study.concepts();
+    if args.common.json {
+        return print_json(json!({
+            "model": args.common.model.display().to_string(),
+            "word": word.map(|w| names[w]),
+            "per_concept": n,
+            "concepts": names,
+            "report": report,
+        }));
+    }
+    println!(
+        "typographic attack: {n} held-out drawings per concept with {} written on them",
+        match word {
+            Some(w) => format!("`{}`", names[w]),
+            None => "another concept's name".to_string(),
+        }
+    );
+    println!(
+        "{:<10} {:>7} {:>9} {:>9}",
+        "concept", "clean", "attacked", "flipped"
+    );
+    for c in &report.concepts {
+        println!(
+            "{:<10} {:>6.0}% {:>8.0}% {:>8.0}%",
+            names[c.concept],
+            100.0 * c.clean_accuracy,
+            100.0 * c.attacked_accuracy,
+            100.0 * c.flip_rate
+        );
+    }
+    println!(
+        "overall: clean accuracy {:.1}%, attacked accuracy {:.1}%, predictions flipped to the \
+         written word {:.1}%",
+        100.0 * report.clean_accuracy,
+        100.0 * report.attacked_accuracy,
+        100.0 * report.flip_rate
+    );
+    println!(
+        "concepts flipped more often than not: {:.1}% ({} of {})",
+        100.0 * report.flipped_concepts,
+        report.concepts.iter().filter(|c| c.flip_rate > 0.5).count(),
+        report.concepts.len()
+    );
+    Ok(())
+}
+
+/// Runs `modalscope families`.
+pub fn families(args: FamiliesArgs) -> Result<()> {
+    let n = per_concept(&args.common)?;
+    if args.k == 0 {
+        bail!("--k must be at least 1");
+    }
+    let study = Study::load(&args.common.model)?;
+    study.check_image_layer(&args.layer)?;
+    let f = study.families(
+        &args.layer,
+        args.k,
+        &study.probe_sets(n),
+        args.reduce.into(),
+        args.seed,
+    )?;
+    let names = study.concepts();
+    if args.common.json {
+        return print_json(json!({
+            "model": args.common.model.display().to_string(),
+            "layer": args.layer,
+            "k": args.k,
+            "seed": args.seed,
+            "per_concept": n,
+            "modalities": ["drawn", "written"],
+            "concepts": names,
+            "families": f.families,
+            "flat": f.flat,
+        }));
+    }
+    println!(
+        "{}: {} families of neurons by concept profile ({} drawn + {} written images per concept)",
+        args.layer,
+        f.families.len(),
+        n,
+        n
+    );
+    println!(
+        "{:>3} {:>5} {:>9} {:>8}  {:<34} members",
+        "#", "size", "cohesion", "prefers", "concepts"
+    );
+    for (i, fam) in f.families.iter().enumerate() {
+        let prefers = match fam.modality.as_slice() {
+            [d, w] if d - w > 0.5 => "drawn",
+            [d, w] if w - d > 0.5 => "written",
+            _ => "both",
+        };
+        let concepts = fam
+            .concepts
+            .iter()
+            .take(4)
+            .map(|&c| names[c])
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut members = fam
+            .members
+            .iter()
+            .take(args.members)
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        if fam.members.len() > args.members {
+            members.push_str(",…");
+        }
+        println!(
+            "{:>3} {:>5} {:>9.3} {:>8}  {:<34} {}",
+            i + 1,
+            fam.members.len(),
+            fam.cohesion(),
+            prefers,
+            concepts,
+            members
+        );
+    }
+    if !f.flat.is_empty() {
+        println!(
+            "{} unit(s) respond the same to every concept and are in no family",
+            f.flat.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! The multimodal-neuron claims on the shipped built-in model (`web/builtin.msb`), each found
+//! and measured by the analysis itself on held-out generated images:
+//!
+//! 1. neurons that pick out a concept both drawn and written (AUROC > 0.9 in each) exist for
+//!    at least 5 concepts;
+//! 2. silencing the most multimodal neurons of a concept hurts zero-shot accuracy on that
+//!    concept clearly more than on the others (by the margin below, on images the neurons
+//!    were not chosen on);
+//! 3. writing another concept's name on a drawing flips the prediction to the written word
+//!    for most concepts.
+
+use std::collections::BTreeMap;
+
+use modalscope_analysis::{LabelledImages, Reduce, UnitScore};
+use modalscope_cli::study::{B, Study};
+use modalscope_model::Lesion;
+
+const BUNDLE: &[u8] = include_bytes!("../../../web/builtin.msb");
+
+/// Images per concept and modality used to find neurons.
+const PROBE: usize = 8;
+/// Images per concept and modality used to measure lesions and attacks.
+const EVAL: usize = 8;
+/// AUROC both modalities must exceed.
+const AUROC: f64 = 0.9;
+/// Concepts that need such a neuron.
+const CONCEPTS_NEEDED: usize = 5;
+/// Units silenced per concept in the lesion test.
+const LESIONED: usize = 5;
+/// Concepts lesioned (the ones with the strongest neurons).
+const LESIONED_CONCEPTS: usize = 3;
+/// How much more accuracy (absolute, mean over drawn and written) the lesioned concept must
+/// lose than the other concepts do on average.
+const LESION_MARGIN: f64 = 0.25;
+/// Share of concepts whose attacked drawings must flip to the written word more often than
+/// not.
+const ATTACK_FLOOR: f64 = 0.5;
+
+fn study() -> Study {
+    Study::from_bytes(BUNDLE).expect("the built-in bundle loads")
+}
+
+/// For every concept, its most multimodal unit over the image tower's MLP layers.
+fn best_per_concept(
+    s: &Study,
+    probe: &[LabelledImages<B>],
+) -> BTreeMap<usize, (String, UnitScore)> {
+    let mut best: BTreeMap<usize, (String, UnitScore)> = BTreeMap::new();
+    for layer in s.mlp_layers() {
+        for score in s.ranking(&layer, probe, Reduce::Mean).unwrap() {
+            let better = best
+                .get(&score.concept)
+                .is_none_or(|(_, b)| score.combined() > b.combined());
+            if better {
+                best.insert(score.concept, (layer.clone(), score));
+            }
+        }
+    }
+    best
+}
+
+#[test]
+fn multimodal_neurons_reach_auroc_above_0_9_drawn_and_written_for_five_concepts() {
+    let s = study();
+    let probe = s.probe_sets(PROBE);
+    let best = best_per_concept(&s, &probe);
+    let names = s.concepts();
+    let mut found: Vec<_> = best
+        .iter()
+        .filter(|(_, (_, b))| b.combined() > AUROC)
+        .collect();
+    found.sort_by(|a, b| b.1.1.combined().total_cmp(&a.1.1.combined()));
+    for (c, (layer, b)) in best.iter() {
+        println!(
+            "{:>10}: {layer} unit {:>4}, AUROC drawn {:.3}, written {:.3}{}",
+            names[*c],
+            b.unit,
+            b.auroc[0],
+            b.auroc[1],
+            if b.combined() > AUROC { "  *" } else { "" }
+        );
+    }
+    // The full ranking with evidence and text alignment agrees on the strongest one.
+    if let Some((_, (layer, top))) = found.first() {
+        let ranked = s.neurons(layer, &probe, 3, Reduce::Mean, 5).unwrap();
+        for n in &ranked {
+            println!(
+                "{layer} #{}: {} drawn {:.3} written {:.3} text alignment {:+.4}",
+                n.unit,
+                names[n.concept],
+                n.modalities[0].auroc,
+                n.modalities[1].auroc,
+                n.text_alignment.unwrap()
+            );
+        }
+        assert!(ranked[0].combined >= top.combined());
+    }
+    println!(
+        "{} concepts have a neuron with AUROC > {AUROC} drawn and written",
+        found.len()
+    );
+    assert!(
+        found.len() >= CONCEPTS_NEEDED,
+        "only {} concepts have a neuron with AUROC > {AUROC} in both modalities",
+        found.len()
+    );
+}
+
+#[test]
+fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
+    let s = study();
+    let probe = s.probe_sets(PROBE);
+    let eval = s.eval_sets(EVAL);
+    let names = s.concepts();
+    let mut strongest: Vec<(usize, (String, UnitScore))> =
+        best_per_concept(&s, &probe).into_iter().collect();
+    strongest.sort_by(|a, b| {
+        b.1.1
+            .combined()
+            .total_cmp(&a.1.1.combined())
+            .then(a.0.cmp(&b.0))
+    });
+    let mut gaps = Vec::new();
+    for (concept, (layer, _)) in strongest.into_iter().take(LESIONED_CONCEPTS) {
+        let units: Vec<usize> = s
+            .concept_units(&layer, concept, LESIONED, &probe, Reduce::Mean)
+            .unwrap()
+            .iter()
+            .map(|u| u.unit)
+            .collect();
+        let report = s
+            .lesion(&[Lesion::zero(&layer, units.iter().copied())], &eval)
+            .unwrap();
+        let own = report.concept(concept).unwrap();
+        let others = report.mean_drop_except(concept);
+        let rank = report
+            .concepts
+            .iter()
+            .position(|c| c.concept == concept)
+            .unwrap();
+        println!(
+            "{:>10}: {layer} units {units:?}: accuracy drawn {:.0}% -> {:.0}%, written {:.0}% -> {:.0}%; \
+             drop {:+.1}% vs {:+.1}% on the others (rank {} of {})",
+            names[concept],
+            100.0 * own.before[0],
+            100.0 * own.after[0],
+            100.0 * own.before[1],
+            100.0 * own.after[1],
+            100.0 * own.drop(),
+            100.0 * others,
+            rank + 1,
+            report.concepts.len()
+        );
+        gaps.push((names[concept], own.drop() - others));
+    }
+    for (name, gap) in &gaps {
+        assert!(
+            *gap >= LESION_MARGIN,
+            "lesioning `{name}`'s neurons costs it only {:.1} points more than the others \
+             (needed {:.0}); all: {gaps:?}",
+            100.0 * gap,
+            100.0 * LESION_MARGIN
+        );
+    }
+}
+
+#[test]
+fn typographic_attacks_flip_most_concepts_to_the_written_word() {
+    let s = study();
+    let report = s.attack(EVAL, None).unwrap();
+    let names = s.concepts();
+    for c in &report.concepts {
+        println!(
+            "{:>10}: clean {:.0}%, attacked {:.0}%, flipped to the word {:.0}%",
+            names[c.concept],
+            100.0 * c.clean_accuracy,
+            100.0 * c.attacked_accuracy,
+            100.0 * c.flip_rate
+        );
+    }
+    println!(
+        "clean accuracy {:.1}%, attacked {:.1}%, flipped {:.1}% of images; {:.1}% of concepts flip more often than not",
+        100.0 * report.clean_accuracy,
+        100.0 * report.attacked_accuracy,
+        100.0 * report.flip_rate,
+        100.0 * report.flipped_concepts
+    );
+    assert!(
+        report.flipped_concepts > ATTACK_FLOOR,
+        "only {:.1}% of concepts flip to the written word (floor {:.0}%)",
+        100.0 * report.flipped_concepts,
+        100.0 * ATTACK_FLOOR
+    );
+}
