@@ -174,6 +174,7 @@ fn mean_ablation_equals_folding_the_mean_into_the_bias() {
         }
     });
     let d = gap(lesioned, model(s).encode_image(images()));
+    println!("mean ablation vs the means folded into the fc2 bias: {d:e}");
     assert!(
         d < 1e-5,
         "mean ablation differs from the folded bias by {d}"
