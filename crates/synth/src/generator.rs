@@ -66,6 +66,9 @@ pub struct Sample {
     pub written: Option<usize>,
     /// Every attribute of the image (colours, style, size, position, background, word geometry).
     pub scene: Scene,
+    /// Whether the caption names the drawing (false for drawings of mixed samples whose
+    /// caption mentions only the written word, and for written samples).
+    pub caption_names_drawing: bool,
 }
 
 /// A seeded, random-access generator of samples.
@@ -128,6 +131,7 @@ impl Generator {
             SampleKind::Mixed
         };
         let concept = rng.pick(&c.concepts);
+        let mut caption_names_drawing = true;
         let (scene, caption, drawn, written) = match kind {
             SampleKind::Drawn => {
                 let scene = Scene::sample_drawn(&mut rng, concept);
@@ -139,6 +143,7 @@ impl Generator {
                 let scene = Scene::sample_written(&mut rng, CONCEPTS[concept]);
                 let lettering = scene.lettering.clone().expect("a written scene has a word");
                 let caption = describe_written(&mut rng, &scene, &lettering);
+                caption_names_drawing = false;
                 (scene, caption, None, Some(concept))
             }
             SampleKind::Mixed => {
@@ -152,6 +157,7 @@ impl Generator {
                 let drawing = scene.drawing.expect("a mixed scene has a drawing");
                 let lettering = scene.lettering.clone().expect("a mixed scene has a word");
                 let caption = if rng.chance(c.p_word_only) {
+                    caption_names_drawing = false;
                     describe_written(&mut rng, &scene, &lettering)
                 } else {
                     describe_mixed(&mut rng, &scene, &drawing, &lettering)
@@ -167,6 +173,7 @@ impl Generator {
             drawn,
             written,
             scene,
+            caption_names_drawing,
         }
     }
 

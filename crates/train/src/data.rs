@@ -4,10 +4,15 @@ use burn::tensor::{Tensor, TensorData, backend::Backend};
 use image::RgbImage;
 use modalscope_model::Preprocessor;
 use modalscope_model::bundle::TokenizerFiles;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
 use modalscope_synth::{
-    CONCEPTS, Generator, GeneratorConfig, render_drawn, render_written, vocabulary,
+    CONCEPTS, Generator, GeneratorConfig, Sample, render_drawn, render_written, vocabulary,
 };
 use modalscope_tokenizer::{ClipTokenizer, train_bpe};
+
+use crate::recipe::Positives;
 
 /// The tokenizer files of the built-in model: CLIP's byte-level BPE, with merges learned so
 /// that every caption word is one token.
@@ -32,6 +37,28 @@ pub struct Batch<B: Backend> {
     pub images: Tensor<B, 4>,
     /// Token ids, one padded sequence per caption.
     pub ids: Vec<Vec<u32>>,
+    /// Match groups: pairs `(i, j)` with equal groups are positives of the loss.
+    pub groups: Vec<u64>,
+}
+
+/// The match group of a sample under a positives rule.
+pub fn group(sample: &Sample, positives: Positives, ids: &[u32]) -> u64 {
+    match positives {
+        Positives::Caption => {
+            // Identical token sequences share a group: hash them.
+            let mut h = DefaultHasher::new();
+            ids.hash(&mut h);
+            h.finish()
+        }
+        Positives::Content => {
+            let drawn = sample
+                .drawn
+                .filter(|_| sample.caption_names_drawing)
+                .map_or(0, |c| c as u64 + 1);
+            let written = sample.written.map_or(0, |c| c as u64 + 1);
+            (drawn << 16) | written
+        }
+    }
 }
 
 /// Normalized images `[n, 3, size, size]` from RGB images already `size` square.
@@ -51,6 +78,7 @@ pub struct TrainingData {
     tokenizer: ClipTokenizer,
     pre: Preprocessor,
     batch: usize,
+    positives: Positives,
 }
 
 impl TrainingData {
@@ -62,6 +90,7 @@ impl TrainingData {
         batch: usize,
         tokenizer: ClipTokenizer,
         pre: Preprocessor,
+        positives: Positives,
     ) -> Self {
         let config = GeneratorConfig {
             image_size: image_size as u32,
@@ -75,6 +104,7 @@ impl TrainingData {
             tokenizer,
             pre,
             batch,
+            positives,
         }
     }
 
@@ -83,9 +113,16 @@ impl TrainingData {
         let samples = self.generator.batch((step * self.batch) as u64, self.batch);
         let images: Vec<RgbImage> = samples.iter().map(|s| s.image.clone()).collect();
         let captions: Vec<&str> = samples.iter().map(|s| s.caption.as_str()).collect();
+        let ids = self.tokenizer.encode_batch_padded(&captions);
+        let groups = samples
+            .iter()
+            .zip(&ids)
+            .map(|(s, ids)| group(s, self.positives, ids))
+            .collect();
         Batch {
             images: image_tensor(&images, &self.pre, device),
-            ids: self.tokenizer.encode_batch_padded(&captions),
+            ids,
+            groups,
         }
     }
 }
@@ -117,4 +154,58 @@ pub fn heldout(modality: Modality, per_concept: usize, size: usize) -> (Vec<RgbI
         }
     }
     (images, labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modalscope_synth::SampleKind;
+
+    #[test]
+    fn content_groups_follow_what_the_caption_names() {
+        let g = Generator::new(GeneratorConfig::default(), 3).unwrap();
+        let samples = g.batch(0, 400);
+        let key = |s: &Sample| group(s, Positives::Content, &[]);
+        let mut checked = [0; 3];
+        for a in &samples {
+            for b in &samples {
+                let named = |s: &Sample| (s.drawn.filter(|_| s.caption_names_drawing), s.written);
+                assert_eq!(
+                    key(a) == key(b),
+                    named(a) == named(b),
+                    "{} / {}",
+                    a.caption,
+                    b.caption
+                );
+            }
+            // A mixed sample whose caption names only the word groups with that word written.
+            if a.kind == SampleKind::Mixed && !a.caption_names_drawing {
+                let word = CONCEPTS[a.written.unwrap()];
+                assert!(
+                    a.caption.split_whitespace().any(|w| w == word),
+                    "{}",
+                    a.caption
+                );
+                checked[0] += 1;
+            }
+            if a.kind == SampleKind::Mixed && a.caption_names_drawing {
+                checked[1] += 1;
+            }
+            if a.kind == SampleKind::Drawn {
+                assert!(a.caption_names_drawing);
+                checked[2] += 1;
+            }
+        }
+        assert!(checked.iter().all(|&n| n > 5), "{checked:?}");
+    }
+
+    #[test]
+    fn caption_groups_are_identical_token_sequences() {
+        let s = Generator::new(GeneratorConfig::default(), 3)
+            .unwrap()
+            .sample(0);
+        let a = group(&s, Positives::Caption, &[1, 2, 3]);
+        assert_eq!(a, group(&s, Positives::Caption, &[1, 2, 3]));
+        assert_ne!(a, group(&s, Positives::Caption, &[1, 2, 4]));
+    }
 }

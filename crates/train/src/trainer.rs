@@ -27,7 +27,7 @@ use crate::{Result, TrainError};
 /// ln(100): CLIP caps its learned temperature at 100.
 const MAX_LOGIT_SCALE: f32 = 4.605_17;
 /// Seed offset of the held-out loss batches.
-const HELDOUT_DATA_SEED: u64 = 0x5eed_0f_4e1d;
+const HELDOUT_DATA_SEED: u64 = 0x005e_ed0f_4e1d;
 
 /// What one optimizer step did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,13 +56,20 @@ pub struct Metrics {
 }
 
 /// Contrastive loss of a batch: symmetric cross-entropy of scaled cosine similarities, with
-/// identical captions sharing their target (they are not negatives of each other).
+/// pairs of the same match group sharing their target (they are not negatives of each other).
 pub fn contrastive_loss<B: Backend>(
     clip: &Clip<B>,
     images: Tensor<B, 4>,
     ids: &[Vec<u32>],
+    groups: &[u64],
 ) -> Result<Tensor<B, 1>> {
     let n = ids.len();
+    if groups.len() != n {
+        return Err(TrainError::Recipe(format!(
+            "{n} captions but {} match groups",
+            groups.len()
+        )));
+    }
     let device = images.device();
     let ie = normalize(clip.encode_image(images));
     let te = normalize(clip.encode_text(ids)?);
@@ -75,7 +82,9 @@ pub fn contrastive_loss<B: Backend>(
     let logits = ie.matmul(te.transpose()) * scale;
     let mut targets = vec![0f32; n * n];
     for i in 0..n {
-        let same: Vec<usize> = (0..n).filter(|&j| ids[j] == ids[i]).collect();
+        let same: Vec<usize> = (0..n)
+            .filter(|&j| groups[j] == groups[i] || ids[j] == ids[i])
+            .collect();
         for &j in &same {
             targets[i * n + j] = 1.0 / same.len() as f32;
         }
@@ -159,7 +168,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             .with_weight_decay(config.weight_decay)
             .with_grad_clipping(
                 (config.clip_grad_norm > 0.0)
-                    .then(|| GradientClippingConfig::Norm(config.clip_grad_norm)),
+                    .then_some(GradientClippingConfig::Norm(config.clip_grad_norm)),
             )
             .init();
         let s = config.shape.image_size;
@@ -170,7 +179,15 @@ impl<B: AutodiffBackend> Trainer<B> {
             ));
         }
         Ok(Self {
-            data: TrainingData::new(s, m, config.seed, config.batch, tok.clone(), pre.clone()),
+            data: TrainingData::new(
+                s,
+                m,
+                config.seed,
+                config.batch,
+                tok.clone(),
+                pre.clone(),
+                config.positives,
+            ),
             heldout_data: TrainingData::new(
                 s,
                 m,
@@ -178,6 +195,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 config.batch,
                 tok.clone(),
                 pre,
+                config.positives,
             ),
             model: Some(model),
             optim,
@@ -286,7 +304,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let lr = self.config.learning_rate_at(self.step);
         let batch = self.data.batch::<B>(self.step, &self.device);
         let model = self.model.take().expect("a model");
-        let loss = contrastive_loss(&model, batch.images, &batch.ids)?;
+        let loss = contrastive_loss(&model, batch.images, &batch.ids, &batch.groups)?;
         let value = scalar(loss.clone().inner());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = self.optim.step(lr, model, grads);
@@ -315,7 +333,12 @@ impl<B: AutodiffBackend> Trainer<B> {
         let model = self.model().valid();
         let (drawn, written) = zero_shot(&model, &self.tokenizer, self.config.eval_per_concept);
         let batch = self.heldout_data.batch::<B::InnerBackend>(0, &self.device);
-        let loss = scalar(contrastive_loss(&model, batch.images, &batch.ids)?);
+        let loss = scalar(contrastive_loss(
+            &model,
+            batch.images,
+            &batch.ids,
+            &batch.groups,
+        )?);
         let m = Metrics {
             step: self.step,
             drawn_accuracy: drawn,
@@ -377,7 +400,7 @@ pub fn train<B: AutodiffBackend>(
         let log = trainer.step()?;
         let mut go_on = on_event(&Event::Step(log));
         let step = trainer.steps_done();
-        let every = |n: usize| n > 0 && step % n == 0;
+        let every = |n: usize| n > 0 && step.is_multiple_of(n);
         if every(trainer.config().eval_every) || trainer.is_done() {
             let m = trainer.evaluate()?;
             go_on &= on_event(&Event::Eval(m));

