@@ -1,0 +1,512 @@
+//! The messages between the page and the model worker.
+//!
+//! Both binaries share these serde types. On the wire every message is one MessagePack buffer
+//! (a `Uint8Array` whose memory is transferred, not copied), so image bytes stay bytes.
+//! Every request carries a job id; the worker answers with the same id, and the page ignores
+//! answers to jobs it no longer waits for.
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies one request and the responses it causes.
+pub type JobId = u32;
+
+/// What the page asks of the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Load the model built into the worker (choosing a backend first if none is chosen);
+    /// answered by `Ready` (or `Error`), then `ModelInfo`.
+    LoadBuiltin {
+        /// The job.
+        job: JobId,
+    },
+    /// Download a model (a modalscope bundle or a CLIP safetensors file) from a URL, or take it
+    /// from the Cache Storage, and load it; answered by `Download` reports, then `Ready` and
+    /// `ModelInfo`, or `Cancelled` / `Error`. The model loaded before is dropped first.
+    LoadUrl {
+        /// The job.
+        job: JobId,
+        /// Where the weights are.
+        url: String,
+    },
+    /// Describe the loaded model; answered by `ModelInfo`.
+    ModelInfo {
+        /// The job.
+        job: JobId,
+    },
+    /// Render a feature visualization; answered by `Progress` reports, then `Done`,
+    /// `Cancelled` or `Error`. A new render cancels the one running.
+    Render {
+        /// The job.
+        job: JobId,
+        /// What to render.
+        spec: RenderSpec,
+    },
+    /// Render a small, quick feature visualization of a unit for a layer's grid; answered by
+    /// `Thumbnail`, `Cancelled` or `Error`. Thumbnails wait while a `Render` runs, and the
+    /// worker renders those of one layer several at a time.
+    Thumbnail {
+        /// The job.
+        job: JobId,
+        /// Model name.
+        model: String,
+        /// Layer name.
+        layer: String,
+        /// Unit index.
+        unit: usize,
+    },
+    /// Stop a render, a thumbnail or a download; answered by `Cancelled` for that job (a
+    /// thumbnail that was only queued is dropped without an answer).
+    Cancel {
+        /// The render's job.
+        job: JobId,
+    },
+}
+
+/// What the optimization maximizes for one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitObjective {
+    /// The unit at the centre position of the layer (Lucid's `neuron`).
+    #[default]
+    Neuron,
+    /// The unit averaged over all positions (Lucid's `channel`).
+    Channel,
+}
+
+/// A feature visualization of one unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenderSpec {
+    /// Model name (the worker refuses a model it does not hold).
+    pub model: String,
+    /// Layer name, e.g. `vision.blocks.3.mlp`.
+    pub layer: String,
+    /// Unit (channel) index.
+    pub unit: usize,
+    /// Neuron (centre) or channel (mean) objective.
+    pub objective: UnitObjective,
+    /// Seed of the initial image and the random transforms.
+    pub seed: u64,
+    /// Optimization steps.
+    pub steps: usize,
+    /// Side of the image in pixels.
+    pub size: usize,
+    /// Images optimized together: facets of the unit, kept apart by a diversity term when
+    /// there are several.
+    pub batch: usize,
+    /// A `Progress` report (with a preview) every this many steps; 0 means only at the end.
+    pub progress_every: usize,
+}
+
+/// What the worker tells the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    /// The worker's code runs and listens; requests sent before this may be lost.
+    Alive,
+    /// The model is loaded on a backend.
+    Ready {
+        /// The `LoadBuiltin` job.
+        job: JobId,
+        /// Which backend runs and why.
+        backend: BackendInfo,
+    },
+    /// The loaded model.
+    ModelInfo {
+        /// The `ModelInfo` or `LoadBuiltin` job.
+        job: JobId,
+        /// The description.
+        info: ModelInfo,
+    },
+    /// A render advanced.
+    Progress {
+        /// The render's job.
+        job: JobId,
+        /// Steps done.
+        step: usize,
+        /// Steps in all.
+        steps: usize,
+        /// Objective per image at the last step done.
+        value: f32,
+        /// The current images.
+        preview: Rgba,
+    },
+    /// A render finished.
+    Done {
+        /// The render's job.
+        job: JobId,
+        /// Steps done.
+        steps: usize,
+        /// Objective per image at the last step.
+        value: f32,
+        /// The images.
+        image: Rgba,
+        /// Wall time of the render in milliseconds.
+        elapsed_ms: f64,
+    },
+    /// The words whose text embeddings lie closest to a finished render's image embedding
+    /// (the text-tower probe), sent after `Done`.
+    Words {
+        /// The render's job.
+        job: JobId,
+        /// The best words, best first (empty when the model has no vocabulary).
+        words: Vec<WordScore>,
+        /// How many words were compared; 0 when the model came without a tokenizer.
+        vocabulary: usize,
+    },
+    /// A thumbnail is ready.
+    Thumbnail {
+        /// The thumbnail's job.
+        job: JobId,
+        /// The image.
+        image: Rgba,
+    },
+    /// Bytes of a model download arrived.
+    Download {
+        /// The `LoadUrl` job.
+        job: JobId,
+        /// Bytes received so far.
+        received: u64,
+        /// Bytes in all, when the server said.
+        total: Option<u64>,
+        /// Whether the bytes come from the Cache Storage instead of the network.
+        cached: bool,
+    },
+    /// A render stopped because it was cancelled (explicitly or by a newer render).
+    Cancelled {
+        /// The render's job.
+        job: JobId,
+        /// Steps done when it stopped.
+        step: usize,
+    },
+    /// Something went wrong; `message` is meant for people.
+    Error {
+        /// The job that failed, when the failure belongs to one.
+        job: Option<JobId>,
+        /// What went wrong, in words.
+        message: String,
+    },
+}
+
+impl Response {
+    /// The job a response answers, if any.
+    pub fn job(&self) -> Option<JobId> {
+        match self {
+            Self::Alive => None,
+            Self::Ready { job, .. }
+            | Self::ModelInfo { job, .. }
+            | Self::Words { job, .. }
+            | Self::Thumbnail { job, .. }
+            | Self::Download { job, .. }
+            | Self::Progress { job, .. }
+            | Self::Done { job, .. }
+            | Self::Cancelled { job, .. } => Some(*job),
+            Self::Error { job, .. } => *job,
+        }
+    }
+}
+
+/// Which kind of backend runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// burn's wgpu backend on the browser's WebGPU.
+    WebGpu,
+    /// burn's Flex CPU backend compiled to WebAssembly.
+    Cpu,
+}
+
+/// The backend the worker chose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendInfo {
+    /// WebGPU or CPU.
+    pub kind: BackendKind,
+    /// A name for people, e.g. `WebGPU (google swiftshader)`.
+    pub name: String,
+    /// Why the CPU runs instead of WebGPU (no `navigator.gpu`, no adapter, an init error).
+    pub fallback_reason: Option<String>,
+    /// How the backend passed its start-up check (e.g. agreement with the CPU on a test image).
+    pub check: Option<String>,
+}
+
+/// Where a model comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelSource {
+    /// The model built into the page.
+    Builtin,
+    /// Weights downloaded from this URL.
+    Url(String),
+}
+
+impl ModelSource {
+    /// The URL a link carries (`src=`), `None` for the built-in model.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Self::Builtin => None,
+            Self::Url(u) => Some(u),
+        }
+    }
+}
+
+/// A word and how close its text embedding is to an image's embedding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WordScore {
+    /// The word.
+    pub word: String,
+    /// Cosine similarity of the two embeddings.
+    pub score: f32,
+}
+
+/// A loaded model, as the page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Where it came from.
+    pub source: ModelSource,
+    /// The model's name, the first part of every link.
+    pub name: String,
+    /// Size of the weights file in bytes.
+    pub bytes: u64,
+    /// Words the text-tower probe compares (0 without a tokenizer).
+    pub vocabulary: usize,
+    /// One line about the architecture.
+    pub architecture: String,
+    /// The image tower's input side in pixels.
+    pub image_size: usize,
+    /// The image tower's layers, input first.
+    pub layers: Vec<LayerInfo>,
+}
+
+impl ModelInfo {
+    /// The image-tower layer of this name.
+    pub fn layer(&self, name: &str) -> Option<&LayerInfo> {
+        self.layers.iter().find(|l| l.name == name)
+    }
+}
+
+/// One image-tower layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    /// The stable layer name, e.g. `vision.blocks.3.mlp`.
+    pub name: String,
+    /// Units (channels) per position.
+    pub units: usize,
+    /// Spatial grid `[rows, cols]`; `[1, 1]` for pooled vectors.
+    pub grid: [usize; 2],
+}
+
+/// Images as RGBA bytes, laid side by side in one row (`width` = images × side).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rgba {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `width * height * 4` bytes, row-major.
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Rgba {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Rgba({}x{}, {} bytes)",
+            self.width,
+            self.height,
+            self.bytes.len()
+        )
+    }
+}
+
+impl Rgba {
+    /// Lays out interleaved RGB images of side `size` (as `modalscope_vis::to_rgb8` gives them)
+    /// side by side as one RGBA image.
+    pub fn from_rgb_images(images: &[Vec<u8>], size: usize) -> Self {
+        let n = images.len().max(1);
+        let width = size * n;
+        let mut bytes = vec![255u8; width * size * 4];
+        for (i, img) in images.iter().enumerate() {
+            for y in 0..size {
+                for x in 0..size {
+                    let src = (y * size + x) * 3;
+                    let dst = (y * width + i * size + x) * 4;
+                    if let Some(px) = img.get(src..src + 3) {
+                        bytes[dst..dst + 3].copy_from_slice(px);
+                    }
+                }
+            }
+        }
+        Self {
+            width,
+            height: size,
+            bytes,
+        }
+    }
+}
+
+/// Why a message could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a message between the page and the worker is garbled: {0}")]
+pub struct DecodeError(pub String);
+
+/// Encodes a message for `postMessage`.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(message).expect("protocol messages always serialize")
+}
+
+/// Decodes a message from `postMessage`.
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
+    rmp_serde::from_slice(bytes).map_err(|e| DecodeError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> RenderSpec {
+        RenderSpec {
+            model: "modalscope-synth".into(),
+            layer: "vision.blocks.3.mlp".into(),
+            unit: 7,
+            objective: UnitObjective::Neuron,
+            seed: 1,
+            steps: 32,
+            size: 64,
+            batch: 1,
+            progress_every: 4,
+        }
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        for req in [
+            Request::LoadBuiltin { job: 1 },
+            Request::ModelInfo { job: 2 },
+            Request::LoadUrl {
+                job: 4,
+                url: "https://example.org/m.msb".into(),
+            },
+            Request::Thumbnail {
+                job: 5,
+                model: "m".into(),
+                layer: "vision.blocks.0.mlp".into(),
+                unit: 3,
+            },
+            Request::Render {
+                job: 3,
+                spec: spec(),
+            },
+            Request::Cancel { job: 3 },
+        ] {
+            assert_eq!(decode::<Request>(&encode(&req)).unwrap(), req);
+        }
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let image = Rgba {
+            width: 2,
+            height: 1,
+            bytes: vec![1, 2, 3, 255, 4, 5, 6, 255],
+        };
+        for resp in [
+            Response::Alive,
+            Response::Ready {
+                job: 1,
+                backend: BackendInfo {
+                    kind: BackendKind::Cpu,
+                    name: "CPU".into(),
+                    fallback_reason: Some("no adapter".into()),
+                    check: None,
+                },
+            },
+            Response::ModelInfo {
+                job: 1,
+                info: ModelInfo {
+                    source: ModelSource::Url("https://example.org/m.msb".into()),
+                    name: "m".into(),
+                    bytes: 1234,
+                    vocabulary: 700,
+                    architecture: "ViT".into(),
+                    image_size: 64,
+                    layers: vec![LayerInfo {
+                        name: "vision.blocks.0.mlp".into(),
+                        units: 512,
+                        grid: [8, 8],
+                    }],
+                },
+            },
+            Response::Progress {
+                job: 3,
+                step: 4,
+                steps: 32,
+                value: 1.5,
+                preview: image.clone(),
+            },
+            Response::Done {
+                job: 3,
+                steps: 32,
+                value: 2.5,
+                image: image.clone(),
+                elapsed_ms: 12.0,
+            },
+            Response::Thumbnail { job: 6, image },
+            Response::Cancelled { job: 3, step: 5 },
+            Response::Words {
+                job: 3,
+                words: vec![WordScore {
+                    word: "red".into(),
+                    score: 0.25,
+                }],
+                vocabulary: 700,
+            },
+            Response::Download {
+                job: 4,
+                received: 10,
+                total: Some(20),
+                cached: false,
+            },
+            Response::Error {
+                job: None,
+                message: "boom".into(),
+            },
+        ] {
+            assert_eq!(decode::<Response>(&encode(&resp)).unwrap(), resp);
+        }
+    }
+
+    #[test]
+    fn image_bytes_are_not_blown_up() {
+        let side = 64;
+        let resp = Response::Progress {
+            job: 1,
+            step: 1,
+            steps: 2,
+            value: 0.0,
+            preview: Rgba {
+                width: side,
+                height: side,
+                bytes: vec![200; side * side * 4],
+            },
+        };
+        let wire = encode(&resp).len();
+        assert!(wire < side * side * 4 + 128, "{wire} bytes on the wire");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let err = decode::<Request>(&[0xc1, 0x00, 0x13]).unwrap_err();
+        assert!(err.to_string().contains("garbled"), "{err}");
+    }
+
+    #[test]
+    fn rgb_images_are_laid_side_by_side() {
+        let a = vec![10u8; 2 * 2 * 3];
+        let b = vec![20u8; 2 * 2 * 3];
+        let img = Rgba::from_rgb_images(&[a, b], 2);
+        assert_eq!((img.width, img.height), (4, 2));
+        assert_eq!(&img.bytes[0..4], &[10, 10, 10, 255]);
+        assert_eq!(&img.bytes[8..12], &[20, 20, 20, 255]);
+    }
+}

@@ -1,0 +1,128 @@
+//! What the page shows for each route. Views wait for the model, check links against it and
+//! say in words what is wrong with a link that cannot be followed.
+
+mod home;
+mod layer;
+mod neuron;
+mod notice;
+
+use leptos::prelude::*;
+
+pub use home::{Home, OpenModel};
+pub use layer::LayerPage;
+pub use neuron::{NeuronCard, check_neuron};
+pub use notice::{BackendNote, LoadPanel, Message};
+
+use crate::protocol::ModelInfo;
+use crate::route::Route;
+use crate::worker_client::WorkerClient;
+
+/// The main area of the full page for a route.
+pub fn full(route: Route) -> AnyView {
+    match route {
+        Route::Home => with_model(false, |info| view! { <Home info/> }.into_any()),
+        Route::Layer { model, layer } => with_model(false, move |info| {
+            match check_layer(&info, &model, &layer) {
+                Ok(()) => view! { <LayerPage info layer=layer.clone()/> }.into_any(),
+                Err(text) => view! { <Message text/> }.into_any(),
+            }
+        }),
+        Route::Neuron {
+            model,
+            layer,
+            unit,
+            params,
+        } => with_model(false, move |info| {
+            match check_neuron(&info, &model, &layer, unit) {
+                Ok(()) => view! {
+                    <NeuronCard info spec=params.spec(&model, &layer, unit) embed=false/>
+                }
+                .into_any(),
+                Err(text) => view! { <Message text/> }.into_any(),
+            }
+        }),
+        Route::Invalid { message } => view! { <Message text=message/> }.into_any(),
+    }
+}
+
+/// The embedded page for a route: only the neuron card (other links say they are not cards).
+pub fn embedded(route: Route) -> AnyView {
+    match route {
+        Route::Neuron {
+            model,
+            layer,
+            unit,
+            params,
+        } => with_model(true, move |info| {
+            match check_neuron(&info, &model, &layer, unit) {
+                Ok(()) => view! {
+                    <NeuronCard info spec=params.spec(&model, &layer, unit) embed=true/>
+                }
+                .into_any(),
+                Err(text) => view! { <Message text/> }.into_any(),
+            }
+        }),
+        Route::Invalid { message } => view! { <Message text=message/> }.into_any(),
+        _ => view! {
+            <Message text="only neuron links (#/model/layer/unit) can be embedded".to_string()/>
+        }
+        .into_any(),
+    }
+}
+
+/// Shows `ready(model)` once the model the link wants is loaded; until then how its loading
+/// goes (or why it failed).
+///
+/// `ready` runs once per model: later changes of the worker's status do not rebuild what it
+/// made (a rebuilt neuron card would start its render again).
+fn with_model(
+    embed: bool,
+    ready: impl Fn(ModelInfo) -> AnyView + Send + Sync + 'static,
+) -> AnyView {
+    let client = expect_context::<WorkerClient>();
+    let loaded = Memo::new(move |_| {
+        client.has_wanted_model().then(|| {
+            client
+                .model
+                .with_untracked(|m| m.as_ref().map(|m| (m.source.clone(), m.name.clone())))
+        })
+    });
+    (move || match loaded.get() {
+        Some(_) => {
+            let info = client.model.get_untracked().expect("the model is loaded");
+            ready(info)
+        }
+        None => view! { <LoadPanel embed/> }.into_any(),
+    })
+    .into_any()
+}
+
+/// Checks a layer link against the model; `Err` says what is wrong.
+pub fn check_layer(info: &ModelInfo, model: &str, layer: &str) -> Result<(), String> {
+    if model != info.name {
+        return Err(format!(
+            "There is no model `{model}` here: this page runs `{}`.",
+            info.name
+        ));
+    }
+    if info.layer(layer).is_some() {
+        return Ok(());
+    }
+    if layer.starts_with("text.") {
+        return Err(format!(
+            "`{layer}` belongs to the text tower; the page shows the image tower's layers."
+        ));
+    }
+    let examples: Vec<String> = info
+        .layers
+        .iter()
+        .rev()
+        .take(3)
+        .map(|l| format!("`{}`", l.name))
+        .collect();
+    Err(format!(
+        "The model `{}` has no image-tower layer `{layer}` (its layers have names such as {}).",
+        info.name,
+        examples.join(", ")
+    ))
+}

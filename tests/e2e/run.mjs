@@ -1,0 +1,751 @@
+// End-to-end tests of the page in Debian's headless Chromium, driven by playwright-core (which
+// downloads no browser). Serves dist/ (build it first: `bash scripts/build-page.sh`) under a
+// sub-path and runs the scenarios below; exits non-zero when one fails.
+//
+//   node tests/e2e/run.mjs [--only NAME[,NAME...]] [--dist DIR]
+//
+// Environment: CHROMIUM (default /usr/bin/chromium), E2E_ARTIFACTS (screenshots and report;
+// default tests/e2e/artifacts), E2E_WEBGPU (auto: also run the WebGPU scenarios when the flagged
+// browser offers an adapter; 1: require them; 0: skip them).
+//
+// Nothing here knows the built-in model's sizes: the model's name, a layer and its unit count
+// are read from the page.
+
+import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createHash } from "node:crypto";
+import { chromium } from "playwright-core";
+import { serve } from "./server.mjs";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "../..");
+const args = process.argv.slice(2);
+const opt = (name) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const DIST = path.resolve(ROOT, opt("--dist") ?? "dist");
+const ONLY = opt("--only")?.split(",");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const ARTIFACTS = path.resolve(ROOT, process.env.E2E_ARTIFACTS ?? "tests/e2e/artifacts");
+const WEBGPU = process.env.E2E_WEBGPU ?? "auto";
+const PREFIX = "/modalscope/";
+const RENDER_TIMEOUT = 240_000;
+// The neuron every backend renders: short, so SwiftShader's WebGPU finishes it too.
+const STEPS = 16;
+const SIZE = 64;
+
+// No network, no GPU process (SwiftShader's WebGPU runs without one), a fresh profile per browser.
+const BASE_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+  "--disable-gpu",
+];
+// What Chromium needs to offer WebGPU without a GPU: a SwiftShader (CPU) adapter.
+export const WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"];
+
+class Failure extends Error {}
+let cpuNeuronHash;
+function check(ok, message) {
+  if (!ok) throw new Failure(message);
+}
+
+export async function launch(extra) {
+  const profile = mkdtempSync(path.join(os.tmpdir(), "modalscope-e2e-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...BASE_FLAGS, ...extra],
+    viewport: { width: 1000, height: 800 },
+    acceptDownloads: true,
+    timeout: 60_000,
+  });
+  return {
+    context,
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh page that records uncaught errors and console errors. */
+async function newPage(context) {
+  const page = await context.newPage();
+  page.problems = [];
+  page.consoleLines = [];
+  page.on("pageerror", (e) => page.problems.push(`uncaught: ${e.message}`));
+  page.on("console", (m) => {
+    page.consoleLines.push(`${m.type()}: ${m.text()}`);
+  });
+  return page;
+}
+
+/** Pixels of a canvas (the feature visualization by default). */
+async function canvasPixels(page, selector = "#fv-canvas") {
+  return page.$eval(selector, (c) => {
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    return { width: c.width, height: c.height, data: Array.from(d) };
+  });
+}
+
+function pixelStats({ width, height, data }) {
+  let min = 255;
+  let max = 0;
+  let opaque = 0;
+  const distinct = new Set();
+  for (let i = 0; i < data.length; i += 4) {
+    for (let c = 0; c < 3; c++) {
+      min = Math.min(min, data[i + c]);
+      max = Math.max(max, data[i + c]);
+    }
+    if (data[i + 3] === 255) opaque++;
+    distinct.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  }
+  const hash = createHash("sha256").update(Buffer.from(data)).digest("hex").slice(0, 16);
+  return { width, height, min, max, opaque, colors: distinct.size, hash };
+}
+
+function checkImage(stats, width = SIZE, height = SIZE) {
+  const n = width * height;
+  check(stats.width === width && stats.height === height, `the canvas is ${stats.width}x${stats.height}, not ${width}x${height}`);
+  check(stats.opaque === n, `only ${stats.opaque} of ${n} pixels are opaque (blank canvas?)`);
+  check(stats.max - stats.min > 32, `the image is (nearly) constant: values ${stats.min}..${stats.max}`);
+  check(stats.colors > Math.min(256, n / 8), `the image has only ${stats.colors} colours`);
+}
+
+async function waitForRender(page, states = ["done"]) {
+  await page.waitForFunction(
+    (states) => {
+      const c = document.getElementById("fv-canvas");
+      return c && states.includes(c.dataset.state);
+    },
+    states,
+    { timeout: RENDER_TIMEOUT, polling: 100 },
+  );
+  return page.evaluate(() => document.getElementById("fv-canvas").dataset.state);
+}
+
+async function backend(page) {
+  await page.waitForSelector(
+    '#backend-note[data-backend="cpu"], #backend-note[data-backend="webgpu"], #backend-note[data-backend="failed"]',
+    { timeout: 120_000 },
+  );
+  return page.evaluate(() => {
+    const n = document.getElementById("backend-note");
+    return { kind: n.dataset.backend, text: n.textContent };
+  });
+}
+
+/** Reads the model from the home page: its name and a layer with a spatial grid. */
+async function readModel(page, url) {
+  await page.goto(url);
+  await page.waitForSelector("#layers li", { timeout: 120_000 });
+  const name = await page.textContent("#model-name");
+  const layers = await page.$$eval("#layers li", (lis) =>
+    lis.map((li) => {
+      const name = li.querySelector("a").textContent;
+      const m = li.querySelector("span").textContent.match(/^(\d+) units · (\d+)×(\d+)$/);
+      return { name, units: Number(m[1]), grid: [Number(m[2]), Number(m[3])] };
+    }),
+  );
+  const spatial = layers.filter((l) => l.grid[0] > 1);
+  const layer = spatial.find((l) => l.name.endsWith(".mlp")) ?? spatial[0] ?? layers[0];
+  return { name, layers, layer };
+}
+
+async function renderNeuron(env, page, link) {
+  const started = Date.now();
+  await page.goto(env.url + link);
+  const seen = new Set();
+  // Record the states the canvas goes through (progress must show before done).
+  await page.exposeFunction("__state", (s) => seen.add(s)).catch(() => {});
+  await page.evaluate(() => {
+    const c = () => document.getElementById("fv-canvas");
+    const tick = () => {
+      if (c()) window.__state(`${c().dataset.state}:${c().dataset.step}`);
+      if (!c() || c().dataset.state !== "done") setTimeout(tick, 50);
+    };
+    tick();
+  });
+  const state = await waitForRender(page, ["done", "error", "cancelled"]);
+  const status = await page.textContent("#fv-status");
+  const error = await page.$("#fv-error");
+  check(state === "done", `the render ended as ${state}: ${status} ${error ? await error.textContent() : ""}`);
+  const b = await backend(page);
+  check(b.kind === env.expectBackend, `expected the ${env.expectBackend} backend, the note says: ${b.text}`);
+  const stats = pixelStats(await canvasPixels(page));
+  const running = [...seen].filter((s) => s.startsWith("running:"));
+  return { stats, status, backend: b, running, seconds: (Date.now() - started) / 1000 };
+}
+
+async function expectMessage(env, page, link, needle) {
+  await page.goto(env.url + link);
+  // A new hash re-renders without a reload: wait for the message that fits this link.
+  const found = await page
+    .waitForFunction(
+      (needle) => document.getElementById("page-message")?.textContent.includes(needle),
+      needle,
+      { timeout: 120_000, polling: 100 },
+    )
+    .then(() => true)
+    .catch(() => false);
+  const text = await page.evaluate(() => document.getElementById("page-message")?.textContent ?? "(no message)");
+  check(found, `the message for ${link} is "${text}", which lacks "${needle}"`);
+  check((await page.$("#fv-canvas")) === null, `a canvas is shown for the bad link ${link}`);
+  return text;
+}
+
+const modelsUrl = (env, file) => `${env.url}models/${file}`;
+const srcHash = (url) => `#/?src=${encodeURIComponent(url)}`;
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios. Each gets { context, url, model, shot(page, name), log(...) } and throws on failure.
+
+const scenarios = [
+  {
+    name: "home",
+    async run(env) {
+      const page = await newPage(env.context);
+      const { name, layers, layer } = env.model;
+      await page.goto(env.url);
+      const b = await backend(page);
+      check(b.kind === env.expectBackend, `expected the ${env.expectBackend} backend; the note says: ${b.text}`);
+      if (b.kind === "cpu") check(/WebGPU is not used: .+/.test(b.text), `the CPU note gives no reason: ${b.text}`);
+      await page.waitForSelector("#model-name");
+      check((await page.textContent("#model-name")) === name, "the model name changed between visits");
+      const arch = await page.textContent("#model-architecture");
+      check(/image tower/.test(arch), `the architecture says "${arch}"`);
+      const source = await page.textContent("#model-source");
+      check(source.includes("built into the page") && /vocabulary words/.test(source), `the source line says "${source}"`);
+      check(layers.length > 3, `only ${layers.length} layers are listed`);
+      check(layers.every((l) => l.name.startsWith("vision.")), "the layer list has non-image layers");
+      check((await page.$("#model-url")) !== null, "there is no field to open a model from a URL");
+      await env.shot(page, "home");
+      // Follow the links: layer, then a unit.
+      await page.click(`#layers a:text-is("${layer.name}")`);
+      await page.waitForSelector("#layer-name");
+      const units = await page.$$eval("#units .unit-cell", (as) => as.length);
+      check(units === layer.units, `the layer page lists ${units} units, not ${layer.units}`);
+      await page.click('#units .unit-cell[data-unit="3"]');
+      const hash = await page.evaluate(() => location.hash);
+      check(hash === `#/${name}/${layer.name}/3`, `the unit link leads to ${hash}`);
+      await page.waitForSelector("#fv-canvas");
+      // Leaving the neuron page mid-render must not break anything.
+      await page.evaluate(() => (location.hash = "#/"));
+      await page.waitForSelector("#model-name");
+      env.log(`backend: ${b.text}`);
+      env.log(`${name}: ${layers.length} layers; testing ${layer.name} (${layer.units} units, ${layer.grid.join("×")})`);
+      check(page.problems.length === 0, page.problems.join("\n"));
+      await page.close();
+    },
+  },
+  {
+    name: "thumbnails",
+    async run(env) {
+      const page = await newPage(env.context);
+      const { name, layer } = env.model;
+      const t0 = Date.now();
+      await page.goto(`${env.url}#/${name}/${layer.name}`);
+      await page.waitForSelector("#units .unit-cell");
+      // The first thumbnails come; cells far below the fold are not asked for.
+      await page.waitForFunction(() => document.querySelectorAll('.unit-cell[data-thumb="done"]').length >= 4, null, {
+        timeout: RENDER_TIMEOUT,
+        polling: 200,
+      });
+      const firstMs = Date.now() - t0;
+      const counts = () =>
+        page.$$eval(".unit-cell", (cs) => {
+          const n = {};
+          for (const c of cs) n[c.dataset.thumb] = (n[c.dataset.thumb] ?? 0) + 1;
+          return n;
+        });
+      const before = await counts();
+      // (A layer small enough to fit the window has every cell in view.)
+      if (layer.units > 300) check((before.idle ?? 0) > 0, `every cell was asked for at once, not lazily: ${JSON.stringify(before)}`);
+      const thumb = pixelStats(await canvasPixels(page, '.unit-cell[data-thumb="done"] canvas'));
+      check(thumb.max - thumb.min > 16 && thumb.colors > 32, `a thumbnail is (nearly) blank: ${JSON.stringify(thumb)}`);
+      await env.shot(page, "layer", false);
+      // Scrolling to the end asks for the last cells and drops what scrolled away.
+      const last = layer.units - 1;
+      await page.$eval(`.unit-cell[data-unit="${last}"]`, (c) => c.scrollIntoView());
+      await page.waitForFunction(
+        (last) => ["queued", "done"].includes(document.querySelector(`.unit-cell[data-unit="${last}"]`).dataset.thumb),
+        last,
+        { timeout: 30_000, polling: 100 },
+      );
+      const after = await counts();
+      env.log(`first 4 thumbnails after ${(firstMs / 1000).toFixed(1)} s; before scrolling ${JSON.stringify(before)}, after ${JSON.stringify(after)}`);
+      check(page.problems.length === 0, page.problems.join("\n"));
+      await page.close();
+    },
+  },
+  {
+    name: "neuron",
+    async run(env) {
+      const page = await newPage(env.context);
+      const r = await renderNeuron(env, page, env.neuron);
+      checkImage(r.stats);
+      check(r.running.length > 0, "no progress report was shown before the render finished");
+      check(new RegExp(`^done: ${STEPS} steps`).test(r.status), `the status says "${r.status}"`);
+      const progress = await page.$eval("#fv-progress", (p) => [p.value, p.max]);
+      check(progress[0] === STEPS && progress[1] === STEPS, `the progress bar shows ${progress}`);
+      // The words that drive it (text-tower probe).
+      const tWords = Date.now();
+      await page.waitForSelector("#words li, #words-error, #words-none", { timeout: 120_000 });
+      env.log(`words ${((Date.now() - tWords) / 1000).toFixed(1)} s after the image`);
+      const wordsError = await page.$("#words-error");
+      check(wordsError === null, `the word probe failed: ${wordsError && (await wordsError.textContent())}`);
+      const words = await page.$$eval("#words li", (lis) =>
+        lis.map((li) => [li.querySelector(".word").textContent, Number(li.querySelector(".score").textContent)]),
+      );
+      check(words.length >= 5, `only ${words.length} words are shown`);
+      check(words.every(([w, s]) => w.length > 0 && s >= -1 && s <= 1), `odd words: ${JSON.stringify(words)}`);
+      for (let i = 1; i < words.length; i++) check(words[i - 1][1] >= words[i][1], `the words are not sorted: ${JSON.stringify(words)}`);
+      const tShot = Date.now();
+      await env.shot(page, "neuron");
+      env.log(`screenshot in ${((Date.now() - tShot) / 1000).toFixed(1)} s`);
+      if (env.expectBackend === "cpu") {
+        // PNG download: the canvas' pixels as a PNG file.
+        const tDownload = Date.now();
+        const [download] = await Promise.all([page.waitForEvent("download"), page.click("#fv-download")]);
+        const file = path.join(ARTIFACTS, "download.png");
+        await download.saveAs(file);
+        const png = readFileSync(file);
+        check(png.subarray(1, 4).toString() === "PNG", "the download is not a PNG");
+        check(png.readUInt32BE(16) === SIZE && png.readUInt32BE(20) === SIZE, `the PNG is ${png.readUInt32BE(16)}x${png.readUInt32BE(20)}`);
+        env.log(`download: ${download.suggestedFilename()} (${png.length} bytes, ${((Date.now() - tDownload) / 1000).toFixed(1)} s)`);
+        // Embed code.
+        const tEmbed = Date.now();
+        await page.click("#fv-embed");
+        const code = await (await page.waitForSelector("#embed-code")).inputValue();
+        const src = code.match(/<iframe src="([^"]+)"/)?.[1] ?? "";
+        const u = new URL(src.replaceAll("&amp;", "&"));
+        check(u.pathname === PREFIX && u.search === "?embed=true" && u.hash === env.neuron, `the embed code is ${code}`);
+        env.log(`embed code (${((Date.now() - tEmbed) / 1000).toFixed(1)} s): ${code}`);
+        env.log(`words: ${words.map(([w, s]) => `${w} ${s}`).join(", ")}`);
+        const link = await page.getAttribute("#fv-link", "href");
+        check(link === env.neuron, `the permalink is ${link}`);
+      }
+      env.log(`${r.status} (${r.seconds.toFixed(1)} s in the test); ${r.running.length} progress states seen`);
+      env.log(`pixels: ${JSON.stringify(r.stats)}`);
+      env.results.neuron = r.stats;
+      if (cpuNeuronHash && env.expectBackend !== "cpu") {
+        env.log(`the same pixels as on the CPU: ${r.stats.hash === cpuNeuronHash ? "yes" : "no"}`);
+      }
+      if (env.expectBackend === "cpu") cpuNeuronHash = r.stats.hash;
+      check(page.problems.length === 0, page.problems.join("\n"));
+      const tClose = Date.now();
+      await page.close();
+      env.log(`closed in ${((Date.now() - tClose) / 1000).toFixed(1)} s`);
+    },
+  },
+  {
+    name: "deterministic",
+    async run(env) {
+      const hashes = [];
+      for (let i = 0; i < 2; i++) {
+        const page = await newPage(env.context);
+        const r = await renderNeuron(env, page, env.neuron);
+        checkImage(r.stats);
+        hashes.push(r.stats.hash);
+        await page.close();
+      }
+      check(hashes[0] === hashes[1], `two fresh pages rendered different pixels: ${hashes.join(" vs ")}`);
+      if (env.results.neuron) {
+        check(env.results.neuron.hash === hashes[0], "the render differs from the neuron scenario's");
+      }
+      // Another seed gives another image.
+      const page = await newPage(env.context);
+      const other = await renderNeuron(env, page, env.neuron.replace("seed=1", "seed=2"));
+      check(other.stats.hash !== hashes[0], "seed 2 rendered the same pixels as seed 1");
+      await page.close();
+      env.log(`pixel hash ${hashes[0]} twice; seed 2 gives ${other.stats.hash}`);
+    },
+  },
+  {
+    name: "facets",
+    async run(env) {
+      const page = await newPage(env.context);
+      const { name, layer } = env.model;
+      const r = await renderNeuron(env, page, `#/${name}/${layer.name}/5?steps=8&seed=3&facets=3`);
+      checkImage(r.stats, 3 * SIZE, SIZE);
+      const tiles = await page.$eval("#fv-canvas", (c) => {
+        const ctx = c.getContext("2d");
+        const h = c.height;
+        return [0, 1, 2].map((i) => Array.from(ctx.getImageData(i * h, 0, h, h).data).join(","));
+      });
+      check(new Set(tiles).size === 3, "the facets are not all different");
+      await env.shot(page, "facets");
+      check(page.problems.length === 0, page.problems.join("\n"));
+      await page.close();
+    },
+  },
+  {
+    name: "bad-links",
+    async run(env) {
+      const page = await newPage(env.context);
+      const { name, layer, layers } = env.model;
+      const cases = [
+        ["unknown-layer", `#/${name}/vision.blocks.999.mlp/1`, "no image-tower layer `vision.blocks.999.mlp`"],
+        ["unit-out-of-range", `#/${name}/${layer.name}/${layer.units}`, `there is no unit ${layer.units}`],
+        ["unknown-model", `#/clip-vit-nothing/${layer.name}/1`, "no model `clip-vit-nothing`"],
+        ["not-a-unit", `#/${name}/${layer.name}/seven`, "not a unit number"],
+        ["bad-setting", `#/${name}/${layer.name}/1?steps=0`, "steps"],
+        ["text-layer", `#/${name}/text.blocks.0.mlp/1`, "text tower"],
+        ["unknown-layer-page", `#/${name}/vision.nothing`, "no image-tower layer"],
+        ["bad-src", `#/?src=${encodeURIComponent("javascript:alert(1)")}`, "only http and https"],
+      ];
+      for (const [label, link, needle] of cases) {
+        const text = await expectMessage(env, page, link, needle);
+        await env.shot(page, `bad-link-${label}`);
+        env.log(`${label}: ${text}`);
+      }
+      check(layers.length > 0, "no layers");
+      check(page.problems.length === 0, page.problems.join("\n"));
+      await page.close();
+    },
+  },
+  {
+    name: "embed",
+    async run(env) {
+      const page = await newPage(env.context);
+      const { name, layer } = env.model;
+      const link = `#/${name}/${layer.name}/7?seed=2&steps=${STEPS}`;
+      await page.setViewportSize({ width: 320, height: 460 });
+      await page.goto(`${env.url}?embed=true${link}`);
+      await page.waitForSelector("main.embed #neuron-card");
+      check((await page.$(".top")) === null, "the embedded page shows the page header");
+      check((await page.$("#backend-note")) === null, "the embedded page shows the backend note");
+      check((await page.$("footer")) === null, "the embedded page shows the footer");
+      const href = await page.getAttribute("#open-full", "href");
+      const back = new URL(href, env.url);
+      check(back.pathname === PREFIX && back.search === "", `the link back is ${href}`);
+      check(back.hash === link, `the link back is ${href}, not to ${link}`);
+      const state = await waitForRender(page, ["done", "error"]);
+      check(state === "done", `the embedded render ended as ${state}`);
+      checkImage(pixelStats(await canvasPixels(page)));
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+      check(!overflow, "the embedded card is wider than a 320 px iframe");
+      await env.shot(page, "embed");
+      // A bad embedded link still says what is wrong.
+      await expectMessage(env, page, `?embed=true#/${name}/${layer.name}/99999`, "no unit 99999");
+      await env.shot(page, "embed-bad-link");
+      env.log(`link back: ${href}`);
+      check(page.problems.length === 0, page.problems.join("\n"));
+      await page.close();
+    },
+  },
+  {
+    name: "cancel",
+    async run(env) {
+      const page = await newPage(env.context);
+      const { name, layer } = env.model;
+      // Long enough that it cannot finish first: a report every steps/32 steps.
+      const steps = env.expectBackend === "webgpu" ? 400 : 2000;
+      await page.goto(`${env.url}#/${name}/${layer.name}/11?steps=${steps}&size=${SIZE}`);
+      await waitForRender(page, ["running"]);
+      // The page stays responsive while the worker renders.
+      const t0 = Date.now();
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
+      const frameMs = Date.now() - t0;
+      const stepAtCancel = Number(await page.getAttribute("#fv-canvas", "data-step"));
+      const clicked = Date.now();
+      await page.click("#fv-cancel");
+      await waitForRender(page, ["cancelled"]);
+      const cancelMs = Date.now() - clicked;
+      const status = await page.textContent("#fv-status");
+      check(new RegExp(`^cancelled at step \\d+ / ${steps}$`).test(status), `the status says "${status}"`);
+      const stoppedAt = Number(status.match(/step (\d+)/)[1]);
+      check(stoppedAt < steps, "the render ran to the end");
+      check(cancelMs < 10_000, `cancelling took ${cancelMs} ms`);
+      await env.shot(page, "cancel");
+      // Render again works after a cancel, and a newer render replaces the running one.
+      await page.click("#fv-restart");
+      await waitForRender(page, ["running"]);
+      await page.evaluate(() => (location.hash = location.hash.replace(/\/11\?.*/, "/12?steps=4")));
+      const state = await waitForRender(page, ["done", "error"]);
+      check(state === "done", `the render after a cancelled one ended as ${state}`);
+      env.log(`a frame took ${frameMs} ms during the render; cancel at step ${stepAtCancel} stopped at ${stoppedAt} after ${cancelMs} ms`);
+      check(page.problems.length === 0, page.problems.join("\n"));
+      await page.close();
+    },
+  },
+  {
+    name: "open-url",
+    async run(env) {
+      const page = await newPage(env.context);
+      const url = modelsUrl(env, "copy.msb");
+      const downloads = () => env.requests().filter((p) => p.endsWith("/models/copy.msb")).length;
+      // Typed into the form: a relative address works too.
+      await page.goto(env.url);
+      await page.waitForSelector("#model-url");
+      await page.fill("#model-url", "models/copy.msb");
+      await page.click("#model-open");
+      await page.waitForFunction(() => location.hash.startsWith("#/?src="));
+      const hash = await page.evaluate(() => location.hash);
+      check(hash === srcHash(url), `the form led to ${hash}, not ${srcHash(url)}`);
+      await page.waitForSelector("#model-source", { timeout: 120_000 });
+      const source = await page.textContent("#model-source");
+      check(source.includes(`from ${url}`), `the source line says "${source}"`);
+      check(downloads() === 1, `the model was requested ${downloads()} times`);
+      await env.shot(page, "open-url");
+      // Its links carry the URL, and a neuron renders on it.
+      const { name, layer } = env.model;
+      const layerHref = await page.getAttribute(`#layers a:text-is("${layer.name}")`, "href");
+      check(layerHref.endsWith(`?src=${encodeURIComponent(url)}`), `the layer link is ${layerHref}`);
+      const neuron = `#/${name}/${layer.name}/7?seed=1&steps=4&src=${encodeURIComponent(url)}`;
+      const r = await renderNeuron(env, page, neuron);
+      checkImage(r.stats);
+      // A new visit takes it from the Cache Storage.
+      const again = await newPage(env.context);
+      await again.goto(env.url + srcHash(url));
+      await again.waitForSelector("#model-source", { timeout: 120_000 });
+      check(downloads() === 1, `the second visit downloaded the model again (${downloads()} requests)`);
+      env.log(`opened ${url}; second visit from the cache (${downloads()} download)`);
+      check(page.problems.length === 0, page.problems.join("\n"));
+      await page.close();
+      await again.close();
+    },
+  },
+  {
+    name: "open-safetensors",
+    async run(env) {
+      const page = await newPage(env.context);
+      for (const [dir, arch, words] of [
+        ["hf", "ViT", true],
+        ["rn", "ResNet", false],
+      ]) {
+        const url = modelsUrl(env, `${dir}/model.safetensors`);
+        const { name, layer } = await readModel(page, env.url + srcHash(url));
+        check(name === dir, `the model from ${url} is called "${name}", not "${dir}" (its folder)`);
+        const source = await page.textContent("#model-source");
+        check(source.includes(`from ${url}`), `the source line says "${source}"`);
+        check(words === /vocabulary words/.test(source), `the source line says "${source}"`);
+        const architecture = await page.textContent("#model-architecture");
+        check(architecture.includes(arch), `${dir}: the architecture says "${architecture}"`);
+        const r = await renderNeuron(env, page, `#/${name}/${layer.name}/1?steps=4&src=${encodeURIComponent(url)}`);
+        check(r.stats.width === SIZE && r.stats.opaque === SIZE * SIZE, `${dir}: ${JSON.stringify(r.stats)}`);
+        await page.waitForSelector(words ? "#words li" : "#words-none", { timeout: 60_000 });
+        await env.shot(page, `safetensors-${dir}`);
+        env.log(`${url}: ${name}, ${architecture}; rendered ${layer.name} unit 1`);
+      }
+      check(page.problems.length === 0, page.problems.join("\n"));
+      await page.close();
+    },
+  },
+  {
+    name: "bad-urls",
+    async run(env) {
+      const page = await newPage(env.context);
+      const crossOrigin = modelsUrl(env, "copy.msb").replace("127.0.0.1", "localhost");
+      const cases = [
+        ["404", modelsUrl(env, "missing.msb"), "404"],
+        ["not-a-model", env.url + "index.html", "neither a modalscope bundle nor a safetensors checkpoint"],
+        ["truncated", modelsUrl(env, "half.msb"), "truncated"],
+        ["cors", crossOrigin, "CORS"],
+      ];
+      for (const [label, url, needle] of cases) {
+        const text = await expectMessage(env, page, srcHash(url), needle);
+        check((await page.$("#load-retry")) !== null, "no way to try again");
+        await env.shot(page, `bad-url-${label}`);
+        env.log(`${label}: ${text}`);
+      }
+      // Back to the built-in model.
+      await page.click("#page-message a");
+      await page.waitForSelector("#model-source");
+      check((await page.textContent("#model-source")).includes("built into the page"), "the link back does not lead to the built-in model");
+      await page.close();
+    },
+  },
+  {
+    name: "cancel-download",
+    async run(env) {
+      const page = await newPage(env.context);
+      const url = modelsUrl(env, "slow.msb");
+      await page.goto(env.url + srcHash(url));
+      await page.waitForFunction(() => Number(document.getElementById("load-progress")?.value) > 0, null, {
+        timeout: 60_000,
+        polling: 50,
+      });
+      const status = await page.textContent("#load-status");
+      check(/ of .* \(\d+ %\)/.test(status), `the download status says "${status}"`);
+      await env.shot(page, "download-progress");
+      await page.click("#load-cancel");
+      const text = await (await page.waitForSelector('#page-message[data-load="cancelled"]')).textContent();
+      check(text.includes("cancelled"), `the page says "${text}"`);
+      await env.shot(page, "download-cancelled");
+      // The built-in model comes back.
+      await page.click("#page-message a");
+      await page.waitForSelector("#model-source", { timeout: 120_000 });
+      env.log(`progress "${status}", then: ${text}`);
+      check(page.problems.length === 0, page.problems.join("\n"));
+      await page.close();
+    },
+  },
+  {
+    name: "subpath",
+    async run(env) {
+      const outside = env.requests().filter((p) => !p.startsWith(PREFIX));
+      check(outside.length === 0, `the page asked for paths outside ${PREFIX}: ${outside.join(", ")}`);
+      const worker = env.requests().filter((p) => p.includes("modalscope-worker"));
+      check(worker.length > 0, "the worker's files were never requested");
+      env.log(`worker files: ${[...new Set(worker)].join(", ")}`);
+    },
+  },
+  {
+    name: "worker-crash",
+    async run(env) {
+      const page = await newPage(env.context);
+      // The worker's script throws at once, as a worker that dies (e.g. out of memory) does.
+      await page.route("**/modalscope-worker_loader.js", (route) =>
+        route.fulfill({
+          contentType: "text/javascript",
+          body: 'throw new Error("simulated crash of the model worker");',
+        }),
+      );
+      await page.goto(env.url + env.neuron);
+      const b = await backend(page);
+      check(b.kind === "failed", `the note says ${b.kind}: ${b.text}`);
+      check(b.text.includes("model worker stopped"), `the note says: ${b.text}`);
+      const msg = await (await page.waitForSelector("#page-message")).textContent();
+      check(msg.includes("needs the model"), `the page says: ${msg}`);
+      await env.shot(page, "worker-crash");
+      env.log(b.text);
+      await page.close();
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+
+export async function probeWebGpu(context, url) {
+  const page = await context.newPage();
+  await page.goto(url + "#/nothing-here");
+  const result = await page.evaluate(async () => {
+    if (!navigator.gpu) return "navigator.gpu is missing";
+    const a = await navigator.gpu.requestAdapter();
+    if (!a) return "requestAdapter() returned null";
+    return `adapter: ${a.info?.vendor} ${a.info?.architecture}`;
+  });
+  await page.close();
+  return result;
+}
+
+/** Test weights the server offers under models/. */
+const fixture = (p) => ({ body: readFileSync(path.join(ROOT, "tests/fixtures", p)) });
+
+export function testModels() {
+  const builtin = readFileSync(path.join(ROOT, "web/builtin.msb"));
+  return {
+    "copy.msb": { body: builtin },
+    // Tiny random-weight CLIPs (tests/fixtures) laid out as on the Hugging Face hub: a
+    // transformers ViT with config.json and the tokenizer, and an OpenAI-named modified ResNet
+    // with OpenCLIP's open_clip_config.json and no tokenizer.
+    "hf/model.safetensors": fixture("hf_vit/model.safetensors"),
+    "hf/config.json": fixture("hf_vit/config.json"),
+    "hf/vocab.json": fixture("tokenizer/vocab.json"),
+    "hf/merges.txt": fixture("tokenizer/merges.txt"),
+    "rn/model.safetensors": fixture("openai_rn/model.safetensors"),
+    "rn/open_clip_config.json": {
+      body: Buffer.from(`{"model_cfg": ${readFileSync(path.join(ROOT, "tests/fixtures/openai_rn/open_clip_config.json"))}}`),
+    },
+    "half.msb": { body: builtin.subarray(0, Math.floor(builtin.length / 2)) },
+    // About 20 s for the built-in model: long enough to see progress and cancel.
+    "slow.msb": { body: builtin, delayMs: Math.ceil(20_000 / Math.max(1, builtin.length / 65536)) },
+  };
+}
+
+async function main() {
+  check(existsSync(path.join(DIST, "index.html")), `no ${DIST}/index.html: run bash scripts/build-page.sh first`);
+  for (const f of ["modalscope-worker_loader.js", "modalscope-worker.js", "modalscope-worker_bg.wasm"]) {
+    check(existsSync(path.join(DIST, f)), `${f} is missing from ${DIST}: rebuild with bash scripts/build-page.sh`);
+  }
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const server = await serve(DIST, PREFIX, testModels());
+  console.log(`e2e: serving ${DIST} at ${server.url}; screenshots in ${ARTIFACTS}`);
+  const browsers = [{ kind: "cpu", flags: [], expectBackend: "cpu" }];
+  if (WEBGPU !== "0") browsers.push({ kind: "webgpu", flags: WEBGPU_FLAGS, expectBackend: "webgpu" });
+
+  const report = [];
+  let failed = 0;
+  for (const b of browsers) {
+    const { context, close } = await launch(b.flags);
+    try {
+      if (b.kind === "webgpu") {
+        const probe = await probeWebGpu(context, server.url);
+        console.log(`e2e: [webgpu] flags ${b.flags.join(" ")}: ${probe}`);
+        report.push(`note webgpu: ${b.flags.join(" ")}: ${probe}`);
+        if (!probe.startsWith("adapter")) {
+          if (WEBGPU === "1") {
+            failed++;
+            report.push(`FAIL webgpu: no adapter (${probe})`);
+          } else {
+            report.push(`SKIP webgpu scenarios: ${probe}`);
+          }
+          continue;
+        }
+      }
+      const first = await newPage(context);
+      const model = await readModel(first, server.url);
+      await first.close();
+      const env = {
+        context,
+        url: server.url,
+        model,
+        neuron: `#/${model.name}/${model.layer.name}/7?seed=1&steps=${STEPS}`,
+        expectBackend: b.expectBackend,
+        results: {},
+        requests: () => server.requests,
+        shot: (page, name, fullPage = true) =>
+          page.screenshot({ path: path.join(ARTIFACTS, `${b.kind}-${name}.png`), fullPage }),
+        log: (...m) => console.log(`      [${((Date.now() - env.t0) / 1000).toFixed(1)} s] ${m.join(" ")}`),
+      };
+      for (const s of scenarios) {
+        if (ONLY && !ONLY.includes(s.name)) continue;
+        // SwiftShader's WebGPU takes seconds a step: there, only what depends on the backend.
+        if (b.kind === "webgpu" && !["home", "neuron"].includes(s.name)) continue;
+        const t0 = Date.now();
+        env.t0 = t0;
+        console.log(`e2e: [${b.kind}] ${s.name} ...`);
+        try {
+          await s.run(env);
+          const line = `ok   [${b.kind}] ${s.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`;
+          console.log(`e2e: ${line}`);
+          report.push(line);
+        } catch (e) {
+          failed++;
+          const line = `FAIL [${b.kind}] ${s.name}: ${e instanceof Failure ? e.message : e.stack}`;
+          console.log(`e2e: ${line}`);
+          report.push(line);
+          for (const p of env.context.pages()) {
+            await p.screenshot({ path: path.join(ARTIFACTS, `${b.kind}-${s.name}-FAILED.png`), fullPage: true }).catch(() => {});
+            if (p.consoleLines?.length) console.log(p.consoleLines.slice(-20).map((l) => `      console ${l}`).join("\n"));
+            await p.close().catch(() => {});
+          }
+        }
+      }
+    } finally {
+      await close();
+    }
+  }
+  await server.close();
+  writeFileSync(path.join(ARTIFACTS, "report.txt"), report.join("\n") + "\n");
+  console.log(`\ne2e summary:\n  ${report.join("\n  ")}`);
+  console.log(failed ? `e2e: ${failed} failed` : "e2e: all passed");
+  process.exit(failed ? 1 : 0);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => {
+    console.error(`e2e: ${e instanceof Failure ? e.message : e.stack}`);
+    process.exit(1);
+  });
+}
