@@ -61,20 +61,27 @@ impl UnitScore {
     }
 }
 
+/// The AUROCs of `unit` for `concept` in every probe.
+fn score(probes: &[Probe<'_>], unit: usize, concept: usize) -> UnitScore {
+    UnitScore {
+        unit,
+        concept,
+        auroc: probes.iter().map(|p| p.auroc(unit, concept)).collect(),
+    }
+}
+
+/// The highest combined score of a non-empty set.
+fn best(scores: impl Iterator<Item = UnitScore>) -> UnitScore {
+    scores
+        .max_by(|a, b| a.combined().total_cmp(&b.combined()))
+        .expect("at least one candidate")
+}
+
 /// For every unit, its best concept by combined score across all probes.
 pub fn best_concepts(probes: &[Probe<'_>], concepts: usize) -> Vec<UnitScore> {
     let units = probes.first().map_or(0, |p| p.units);
     (0..units)
-        .map(|unit| {
-            (0..concepts)
-                .map(|concept| UnitScore {
-                    unit,
-                    concept,
-                    auroc: probes.iter().map(|p| p.auroc(unit, concept)).collect(),
-                })
-                .max_by(|a, b| a.combined().total_cmp(&b.combined()))
-                .expect("at least one concept")
-        })
+        .map(|unit| best((0..concepts).map(|concept| score(probes, unit, concept))))
         .collect()
 }
 
@@ -82,16 +89,7 @@ pub fn best_concepts(probes: &[Probe<'_>], concepts: usize) -> Vec<UnitScore> {
 pub fn best_units(probes: &[Probe<'_>], concepts: usize) -> Vec<UnitScore> {
     let units = probes.first().map_or(0, |p| p.units);
     (0..concepts)
-        .map(|concept| {
-            (0..units)
-                .map(|unit| UnitScore {
-                    unit,
-                    concept,
-                    auroc: probes.iter().map(|p| p.auroc(unit, concept)).collect(),
-                })
-                .max_by(|a, b| a.combined().total_cmp(&b.combined()))
-                .expect("at least one unit")
-        })
+        .map(|concept| best((0..units).map(|unit| score(probes, unit, concept))))
         .collect()
 }
 

@@ -2,7 +2,8 @@
 //! tables or JSON on the built-in model.
 
 use std::path::PathBuf;
-use std::process::Command;
+mod common;
+use common::modalscope;
 
 fn builtin() -> String {
     PathBuf::from(concat!(
@@ -11,18 +12,6 @@ fn builtin() -> String {
     ))
     .to_string_lossy()
     .into_owned()
-}
-
-fn modalscope(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_modalscope"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Runs a command that must fail, returning its message; it must not panic.

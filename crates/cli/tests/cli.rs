@@ -1,22 +1,11 @@
 //! The command line converts fixture checkpoints into bundles that load and reports errors.
 
 use std::path::PathBuf;
-use std::process::Command;
+mod common;
+use common::modalscope;
 
 fn fixture(path: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures")).join(path)
-}
-
-fn modalscope(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_modalscope"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -184,16 +184,21 @@ impl<B: Backend> Clip<B> {
         }
     }
 
+    /// A capture that applies `lesions`, once each is checked against this model.
+    fn lesion_capture(&self, lesions: &[Lesion]) -> Result<Capture<B>> {
+        for l in lesions {
+            self.check_lesion(l)?;
+        }
+        Ok(Capture::lesioned(lesions.iter().cloned()))
+    }
+
     /// Embeds normalized images with the units of `lesions` silenced (not L2-normalized).
     pub fn encode_image_lesioned(
         &self,
         images: Tensor<B, 4>,
         lesions: &[Lesion],
     ) -> Result<Tensor<B, 2>> {
-        for l in lesions {
-            self.check_lesion(l)?;
-        }
-        let mut cap = Capture::lesioned(lesions.iter().cloned());
+        let mut cap = self.lesion_capture(lesions)?;
         Ok(self
             .encode_image_with(images, &mut cap)
             .expect("a pass without capture runs to the end"))
@@ -205,10 +210,7 @@ impl<B: Backend> Clip<B> {
         ids: &[Vec<u32>],
         lesions: &[Lesion],
     ) -> Result<Tensor<B, 2>> {
-        for l in lesions {
-            self.check_lesion(l)?;
-        }
-        let mut cap = Capture::lesioned(lesions.iter().cloned());
+        let mut cap = self.lesion_capture(lesions)?;
         Ok(self
             .text
             .forward(ids, &mut cap)?
