@@ -96,27 +96,21 @@ pub fn best_units(probes: &[Probe<'_>], concepts: usize) -> Vec<UnitScore> {
 /// Every unit with its best concept, the most multimodal first: by combined score (the
 /// weakest modality's AUROC), then by mean AUROC, then by unit index.
 pub fn rank_units(probes: &[Probe<'_>], concepts: usize) -> Vec<UnitScore> {
-    let mut all = best_concepts(probes, concepts);
-    let mean = |s: &UnitScore| s.auroc.iter().sum::<f64>() / s.auroc.len().max(1) as f64;
-    all.sort_by(|a, b| {
-        b.combined()
-            .total_cmp(&a.combined())
-            .then(mean(b).total_cmp(&mean(a)))
-            .then(a.unit.cmp(&b.unit))
-    });
-    all
+    most_multimodal_first(best_concepts(probes, concepts))
 }
 
 /// The units of a concept, the most multimodal for it first (same order as [`rank_units`]).
 pub fn units_for_concept(probes: &[Probe<'_>], concept: usize) -> Vec<UnitScore> {
     let units = probes.first().map_or(0, |p| p.units);
-    let mut all: Vec<UnitScore> = (0..units)
-        .map(|unit| UnitScore {
-            unit,
-            concept,
-            auroc: probes.iter().map(|p| p.auroc(unit, concept)).collect(),
-        })
-        .collect();
+    most_multimodal_first(
+        (0..units)
+            .map(|unit| score(probes, unit, concept))
+            .collect(),
+    )
+}
+
+/// Sorts by combined score, then mean AUROC (both descending), then unit index.
+fn most_multimodal_first(mut all: Vec<UnitScore>) -> Vec<UnitScore> {
     let mean = |s: &UnitScore| s.auroc.iter().sum::<f64>() / s.auroc.len().max(1) as f64;
     all.sort_by(|a, b| {
         b.combined()
