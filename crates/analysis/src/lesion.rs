@@ -192,18 +192,8 @@ pub fn unit_means<B: Backend>(
         let part = images
             .clone()
             .slice([s..(s + batch.max(1)).min(n), 0..c, 0..h, 0..w]);
-        let mut cap = Capture::only([layer]);
-        let _ = clip.encode_image_with(part, &mut cap);
-        let act = cap
-            .take(layer)
-            .ok_or_else(|| AnalysisError::Input(format!("`{layer}` was not recorded")))?;
-        let x = match act {
-            Activation::Tokens { tensor, .. } => tensor,
-            other => other.positions(),
-        };
-        let [b, t, u] = x.dims();
-        count += b * t;
-        let part_sum = x.reshape([b * t, u]).sum_dim(0).reshape([u]);
+        let (part_sum, part_count) = unit_sums(clip, part, layer)?;
+        count += part_count;
         sum = Some(match sum {
             Some(acc) => acc + part_sum,
             None => part_sum,
@@ -216,6 +206,27 @@ pub fn unit_means<B: Backend>(
         .convert::<f32>()
         .into_vec()
         .expect("f32 means"))
+}
+
+/// The sum of every unit of an image-tower layer over a batch of images and every position
+/// (class token included), with the number of values summed per unit: one batch of
+/// [`unit_means`].
+pub fn unit_sums<B: Backend>(
+    clip: &Clip<B>,
+    images: Tensor<B, 4>,
+    layer: &str,
+) -> Result<(Tensor<B, 1>, usize)> {
+    let mut cap = Capture::only([layer]);
+    let _ = clip.encode_image_with(images, &mut cap);
+    let act = cap
+        .take(layer)
+        .ok_or_else(|| AnalysisError::Input(format!("`{layer}` was not recorded")))?;
+    let x = match act {
+        Activation::Tokens { tensor, .. } => tensor,
+        other => other.positions(),
+    };
+    let [b, t, u] = x.dims();
+    Ok((x.reshape([b * t, u]).sum_dim(0).reshape([u]), b * t))
 }
 
 #[cfg(test)]

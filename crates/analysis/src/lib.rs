@@ -1,9 +1,11 @@
 //! Neuron analysis on any CLIP, generic over burn's `Backend`: how units respond to sets of
 //! images, how well they separate concepts (AUROC) in each modality, and what is built on
 //! that: multimodal-neuron rankings with text alignment, lesion experiments, typographic
-//! attacks and neuron families.
+//! attacks and neuron families. [`concepts`] holds the concept study's inputs (the probe
+//! images drawn and written, the zero-shot prompts) that the command line and the page share.
 
 pub mod attack;
+pub mod concepts;
 pub mod error;
 pub mod families;
 pub mod lesion;
@@ -18,10 +20,13 @@ pub use attack::{
 };
 pub use error::{AnalysisError, Result};
 pub use families::{Families, Family, concept_profiles, neuron_families};
-pub use lesion::{ConceptChange, LesionReport, lesion_experiment, lesion_report, unit_means};
+pub use lesion::{
+    ConceptChange, LesionReport, lesion_experiment, lesion_report, unit_means, unit_sums,
+};
 pub use multimodal::{
-    Evidence, MultimodalNeuron, Probe, UnitScore, best_concepts, best_units, evidence,
-    layer_responses, multimodal_neurons, rank_units, text_alignments, units_for_concept,
+    Evidence, MultimodalNeuron, Probe, UnitScore, best_concepts, best_units, concept_margins,
+    evidence, layer_responses, margin_lost, multimodal_neurons, rank_units, text_alignments,
+    units_for_concept,
 };
 pub use response::{Reduce, unit_responses};
 pub use stats::auroc;

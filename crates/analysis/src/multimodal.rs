@@ -207,15 +207,6 @@ pub fn text_alignments<B: Backend>(
             "text alignment needs at least two classes".into(),
         ));
     }
-    let margins = |sims: &[Vec<f32>], c: usize| -> Vec<f64> {
-        sims.iter()
-            .map(|row| {
-                let others =
-                    (row.iter().map(|&v| v as f64).sum::<f64>() - row[c] as f64) / (k - 1) as f64;
-                row[c] as f64 - others
-            })
-            .collect()
-    };
     let mut cache: Vec<Option<(Tensor<B, 4>, Vec<f64>)>> = vec![None; k];
     let mut out = Vec::with_capacity(candidates.len());
     for &(unit, concept) in candidates {
@@ -227,7 +218,7 @@ pub fn text_alignments<B: Backend>(
         if cache[concept].is_none() {
             let images = images_of(sets, concept);
             let sims = similarities(embed_images(clip, &images, &[], batch)?, classes.clone());
-            cache[concept] = Some((images, margins(&sims, concept)));
+            cache[concept] = Some((images, concept_margins(&sims, concept)));
         }
         let (images, before) = cache[concept].as_ref().expect("filled above");
         let lesion = Lesion::zero(layer, [unit]);
@@ -235,11 +226,31 @@ pub fn text_alignments<B: Backend>(
             embed_images(clip, images, &[lesion], batch)?,
             classes.clone(),
         );
-        let after = margins(&sims, concept);
-        let lost: f64 = before.iter().zip(&after).map(|(b, a)| b - a).sum();
-        out.push(lost / before.len().max(1) as f64);
+        out.push(margin_lost(before, &concept_margins(&sims, concept)));
     }
     Ok(out)
+}
+
+/// The zero-shot margin of each image for `concept`: its cosine similarity with the class
+/// embedding of `concept` minus its mean similarity with the other classes (rows of
+/// [`similarities`], at least two classes).
+pub fn concept_margins(similarities: &[Vec<f32>], concept: usize) -> Vec<f64> {
+    similarities
+        .iter()
+        .map(|row| {
+            let k = row.len().max(2);
+            let others =
+                (row.iter().map(|&v| v as f64).sum::<f64>() - row[concept] as f64) / (k - 1) as f64;
+            row[concept] as f64 - others
+        })
+        .collect()
+}
+
+/// The mean margin lost between `before` and `after` (aligned per image): the text alignment
+/// of [`text_alignments`].
+pub fn margin_lost(before: &[f64], after: &[f64]) -> f64 {
+    let lost: f64 = before.iter().zip(after).map(|(b, a)| b - a).sum();
+    lost / before.len().max(1) as f64
 }
 
 /// Every image of `concept` in the sets, concatenated.

@@ -2,38 +2,37 @@
 //! 30 procedural concepts drawn and written, zero-shot prompts, and the analyses of
 //! `modalscope-analysis` run on them.
 //!
-//! Images come from the procedural generator with held-out seeds: concept `c`, image `i` of
-//! a set starting at `first` uses seed `HELDOUT_SEED + 1000 c + first + i`. Neurons are found
-//! (and mean-ablation values and families computed) on the *probe* sets (`first` = 0);
-//! lesions and attacks are measured on the disjoint *evaluation* sets (`first` = 500), so an
-//! effect is never measured on the images that selected the neurons.
+//! Which images probe the model, the prompts and the parsing of concepts and units live in
+//! [`modalscope_analysis::concepts`], shared with the page: concept `c`, image `i` of a set
+//! starting at `first` uses seed `HELDOUT_SEED + 1000 c + first + i`. Neurons are found (and
+//! mean-ablation values and families computed) on the *probe* sets (`first` = 0); lesions and
+//! attacks are measured on the disjoint *evaluation* sets (`first` = 500), so an effect is
+//! never measured on the images that selected the neurons.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use burn::backend::Flex;
 use burn::tensor::Tensor;
+use modalscope_analysis::concepts::{attack_images, class_prompts, labelled_images};
 use modalscope_analysis::{
-    AttackCase, AttackReport, ClassPrompts, Families, LabelledImages, LesionReport,
-    MultimodalNeuron, Probe, Reduce, UnitScore, class_embeddings, concept_profiles,
-    layer_responses, lesion_experiment, multimodal_neurons, neuron_families, rank_units,
-    typographic_attack, unit_means, units_for_concept,
+    AttackReport, ClassPrompts, Families, LabelledImages, LesionReport, MultimodalNeuron, Probe,
+    Reduce, UnitScore, class_embeddings, concept_profiles, layer_responses, lesion_experiment,
+    multimodal_neurons, neuron_families, rank_units, typographic_attack, unit_means,
+    units_for_concept,
 };
 use modalscope_model::{Clip, Lesion, Preprocessor};
-use modalscope_synth::{CONCEPTS, render_drawn, render_mixed, render_written};
+use modalscope_synth::CONCEPTS;
 use modalscope_tokenizer::ClipTokenizer;
-use modalscope_train::data::{HELDOUT_SEED, image_tensor};
-use modalscope_train::zeroshot::TEMPLATES;
 
-pub use modalscope_train::Modality;
+pub use modalscope_analysis::concepts::{
+    EVAL_FIRST, PROBE_FIRST, attack_cases, concept_index, parse_units, seed,
+};
+pub use modalscope_synth::Modality;
 
 /// The CPU backend the study runs on.
 pub type B = Flex;
 
-/// First image index of the probe sets (neuron search, means, families).
-pub const PROBE_FIRST: usize = 0;
-/// First image index of the evaluation sets (lesions, attacks), disjoint from the probes.
-pub const EVAL_FIRST: usize = 500;
 /// Images per forward pass.
 pub const BATCH: usize = 64;
 
@@ -41,71 +40,10 @@ pub const BATCH: usize = 64;
 pub struct Study {
     /// The model.
     pub clip: Clip<B>,
-    /// The zero-shot prompts of every concept ([`TEMPLATES`] × [`CONCEPTS`]).
+    /// The zero-shot prompts of every concept (`ZERO_SHOT_TEMPLATES` × [`CONCEPTS`]).
     pub prompts: ClassPrompts,
     /// How images are prepared for the model.
     pub pre: Preprocessor,
-}
-
-/// The image seed of image `i` of concept `c` in a set starting at `first`.
-pub fn seed(concept: usize, first: usize, i: usize) -> u64 {
-    HELDOUT_SEED + (concept * 1000 + first + i) as u64
-}
-
-/// The class index of a concept name, or an error listing the concepts.
-pub fn concept_index(name: &str) -> Result<usize> {
-    let lower = name.trim().to_lowercase();
-    CONCEPTS.iter().position(|c| *c == lower).ok_or_else(|| {
-        anyhow!(
-            "`{name}` is not a concept; the concepts are: {}",
-            CONCEPTS.join(", ")
-        )
-    })
-}
-
-/// Parses a unit list such as `1,2,3` or `4-7,9`.
-pub fn parse_units(s: &str) -> Result<Vec<usize>> {
-    let mut units = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || anyhow!("invalid unit `{part}` in `{s}`: expected numbers like 1,2,3 or 4-7");
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (usize, usize) = (
-                    a.trim().parse().map_err(|_| bad())?,
-                    b.trim().parse().map_err(|_| bad())?,
-                );
-                if a > b {
-                    return Err(bad());
-                }
-                units.extend(a..=b);
-            }
-            None => units.push(part.parse().map_err(|_| bad())?),
-        }
-    }
-    if units.is_empty() {
-        bail!("no units given in `{s}`");
-    }
-    units.sort_unstable();
-    units.dedup();
-    Ok(units)
-}
-
-/// Attack cases: `per_concept` drawings of every concept, each with another concept's name
-/// (`word`, or a varied choice that is never the drawn concept). With a fixed `word`, its own
-/// concept is not attacked.
-pub fn attack_cases(per_concept: usize, word: Option<usize>) -> Vec<AttackCase> {
-    let n = CONCEPTS.len();
-    let mut cases = Vec::new();
-    for concept in 0..n {
-        if word == Some(concept) {
-            continue;
-        }
-        for i in 0..per_concept {
-            let written = word.unwrap_or((concept + 1 + (7 * i + 3 * concept) % (n - 1)) % n);
-            cases.push(AttackCase { concept, written });
-        }
-    }
-    cases
 }
 
 impl Study {
@@ -133,16 +71,7 @@ impl Study {
         let tokenizer = ClipTokenizer::from_strings(&files.vocab_json, &files.merges_txt)
             .and_then(|t| t.with_context_length(clip.config().text.context_length))
             .context("the bundle's tokenizer cannot be read")?;
-        let prompts = ClassPrompts {
-            ids: CONCEPTS
-                .iter()
-                .map(|name| {
-                    let texts: Vec<String> =
-                        TEMPLATES.iter().map(|t| t.replace("{}", name)).collect();
-                    tokenizer.encode_batch_padded(&texts)
-                })
-                .collect(),
-        };
+        let prompts = class_prompts(&tokenizer);
         let pre = Preprocessor::for_config(clip.config());
         Ok(Self { clip, prompts, pre })
     }
@@ -191,28 +120,12 @@ impl Study {
         per_concept: usize,
         first: usize,
     ) -> LabelledImages<B> {
-        let size = self.pre.size as u32;
-        let mut images = Vec::with_capacity(CONCEPTS.len() * per_concept);
-        let mut labels = Vec::with_capacity(images.capacity());
-        for (c, name) in CONCEPTS.iter().enumerate() {
-            for i in 0..per_concept {
-                let s = seed(c, first, i);
-                images.push(match modality {
-                    Modality::Drawn => render_drawn(c, size, s),
-                    Modality::Written => render_written(name, size, s),
-                });
-                labels.push(c);
-            }
-        }
-        LabelledImages {
-            images: image_tensor::<B>(&images, &self.pre, &self.clip.device()),
-            labels,
-        }
+        labelled_images(modality, per_concept, first, &self.pre, &self.clip.device())
     }
 
     /// Drawn and written sets, in that order.
     pub fn sets(&self, per_concept: usize, first: usize) -> Vec<LabelledImages<B>> {
-        [Modality::Drawn, Modality::Written]
+        Modality::ALL
             .into_iter()
             .map(|m| self.images(m, per_concept, first))
             .collect()
@@ -338,25 +251,13 @@ impl Study {
     /// Typographic attacks on `per_concept` evaluation drawings of every concept.
     pub fn attack(&self, per_concept: usize, word: Option<usize>) -> Result<AttackReport> {
         let cases = attack_cases(per_concept, word);
-        let size = self.pre.size as u32;
-        let mut clean = Vec::with_capacity(cases.len());
-        let mut labels = Vec::with_capacity(cases.len());
-        let mut attacked = Vec::with_capacity(cases.len());
-        let mut index = vec![0usize; CONCEPTS.len()];
-        for case in &cases {
-            let i = index[case.concept];
-            index[case.concept] += 1;
-            let s = seed(case.concept, EVAL_FIRST, i);
-            clean.push(render_drawn(case.concept, size, s));
-            labels.push(case.concept);
-            attacked.push(render_mixed(case.concept, CONCEPTS[case.written], size, s));
-        }
+        let (clean, attacked) = attack_images(&cases, self.pre.size as u32);
         let device = self.clip.device();
         let clean = LabelledImages {
-            images: image_tensor::<B>(&clean, &self.pre, &device),
-            labels,
+            images: self.pre.batch(&clean, &device),
+            labels: cases.iter().map(|c| c.concept).collect(),
         };
-        let attacked = image_tensor::<B>(&attacked, &self.pre, &device);
+        let attacked = self.pre.batch(&attacked, &device);
         Ok(typographic_attack(
             &self.clip,
             &clean,
@@ -397,38 +298,4 @@ pub fn probes<'a>(responses: &'a [(Vec<f32>, usize)], labels: &'a [Vec<usize>]) 
             units: *units,
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn units_parse_with_ranges_and_refuse_garbage() {
-        assert_eq!(parse_units("3,1, 2").unwrap(), vec![1, 2, 3]);
-        assert_eq!(parse_units("4-6,9,5").unwrap(), vec![4, 5, 6, 9]);
-        for bad in ["", "x", "1,,y", "5-2", "-1"] {
-            assert!(parse_units(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn attack_cases_never_write_the_drawn_concept() {
-        let cases = attack_cases(6, None);
-        assert_eq!(cases.len(), 6 * CONCEPTS.len());
-        assert!(cases.iter().all(|c| c.written != c.concept));
-        // The written words vary.
-        let words: std::collections::BTreeSet<usize> = cases.iter().map(|c| c.written).collect();
-        assert!(words.len() > 20);
-        let fixed = attack_cases(2, Some(3));
-        assert_eq!(fixed.len(), 2 * (CONCEPTS.len() - 1));
-        assert!(fixed.iter().all(|c| c.written == 3 && c.concept != 3));
-        assert_eq!(concept_index("Star").unwrap(), 3);
-        assert!(
-            concept_index("pizza")
-                .unwrap_err()
-                .to_string()
-                .contains("circle")
-        );
-    }
 }

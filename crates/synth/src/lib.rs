@@ -29,6 +29,7 @@ mod draw;
 mod error;
 mod figure;
 mod generator;
+mod heldout;
 mod rng;
 mod scene;
 mod text;
@@ -43,5 +44,6 @@ pub use error::SynthError;
 pub use generator::{
     Generator, GeneratorConfig, Sample, SampleKind, render_drawn, render_mixed, render_written,
 };
+pub use heldout::{HELDOUT_SEED, Modality, ZERO_SHOT_TEMPLATES, render_concept};
 pub use scene::{Lettering, Scene};
 pub use text::{Typeface, WordBox, WordParams, write_word};

@@ -7,9 +7,7 @@ use modalscope_model::bundle::TokenizerFiles;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-use modalscope_synth::{
-    CONCEPTS, Generator, GeneratorConfig, Sample, render_drawn, render_written, vocabulary,
-};
+use modalscope_synth::{CONCEPTS, Generator, GeneratorConfig, Sample, render_concept, vocabulary};
 use modalscope_tokenizer::{ClipTokenizer, train_bpe};
 
 use crate::recipe::Positives;
@@ -127,29 +125,16 @@ impl TrainingData {
     }
 }
 
-/// Which rendering of a concept an evaluation image shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Modality {
-    /// The concept drawn.
-    Drawn,
-    /// The concept's name written.
-    Written,
-}
-
-/// First seed of held-out images; training samples come from the generator's own seeds.
-pub const HELDOUT_SEED: u64 = 0x4e1d_0000_0000;
+pub use modalscope_synth::{HELDOUT_SEED, Modality};
 
 /// `per_concept` held-out images of every concept in one modality, with their labels.
 pub fn heldout(modality: Modality, per_concept: usize, size: usize) -> (Vec<RgbImage>, Vec<usize>) {
     let mut images = Vec::with_capacity(CONCEPTS.len() * per_concept);
     let mut labels = Vec::with_capacity(images.capacity());
-    for (c, name) in CONCEPTS.iter().enumerate() {
+    for c in 0..CONCEPTS.len() {
         for i in 0..per_concept {
             let seed = HELDOUT_SEED + (c * 1000 + i) as u64;
-            images.push(match modality {
-                Modality::Drawn => render_drawn(c, size as u32, seed),
-                Modality::Written => render_written(name, size as u32, seed),
-            });
+            images.push(render_concept(modality, c, size as u32, seed));
             labels.push(c);
         }
     }

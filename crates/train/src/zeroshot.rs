@@ -6,7 +6,7 @@ use modalscope_tokenizer::ClipTokenizer;
 
 /// Prompt templates averaged into one text embedding per class (CLIP's prompt ensembling);
 /// they name the concept as a picture and as a word alike.
-pub const TEMPLATES: &[&str] = &["{}", "a {}", "a drawing of a {}", "the word {}"];
+pub use modalscope_synth::ZERO_SHOT_TEMPLATES as TEMPLATES;
 
 /// Normalized class embeddings `[classes, dim]`: the mean of the normalized embeddings of
 /// every template, normalized again.
