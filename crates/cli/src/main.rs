@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod analyze;
 mod convert;
+mod survey;
 mod train;
 
 /// The CPU backend every command runs on.
@@ -72,6 +73,12 @@ enum Command {
     Attack(analyze::AttackArgs),
     /// Cluster a layer's neurons into families by their concept profiles.
     Families(analyze::FamiliesArgs),
+    /// Dataset examples: the images (a folder, a zip or the generated set) that drive each
+    /// neuron of some layers most, with where they fired, exported as JSON + PNG.
+    Examples(survey::ExamplesArgs),
+    /// An activation atlas of a layer over an image set (UMAP layout, grid cells, rendered
+    /// icons), exported as JSON + PNG for articles and the page.
+    Atlas(survey::AtlasArgs),
     /// Print a model's architecture and layers (bundle or safetensors).
     Inspect {
         /// Bundle or safetensors file.
@@ -114,5 +121,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Lesion(args) => analyze::lesion(args),
         Command::Attack(args) => analyze::attack(args),
         Command::Families(args) => analyze::families(args),
+        Command::Examples(args) => survey::examples(args),
+        Command::Atlas(args) => survey::atlas(args),
     }
 }

@@ -1,0 +1,269 @@
+//! Activation atlases end to end (Carter et al. 2019): sampled activation vectors are laid out
+//! in 2-D by UMAP, binned into grids at several zoom levels, each cell's mean vector gets its
+//! strongest neurons, and its feature visualization (the cell's icon) is rendered in batches.
+
+use burn::tensor::backend::AutodiffBackend;
+use modalscope_atlas::{Atlas, AtlasParams, Metric, UmapParams};
+use modalscope_model::Clip;
+use modalscope_vis::{Objective, RenderConfig, render};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SurveyError};
+use crate::pass::Samples;
+
+/// How an atlas is built; `Default` follows the Activation Atlas article where it applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AtlasConfig {
+    /// The 2-D layout (cosine metric, 20 neighbours, min_dist 0.01, as the article's code).
+    pub umap: UmapParams,
+    /// The grids (zoom levels, sparse-cell cut-off).
+    pub grid: AtlasParams,
+    /// Strongest neurons recorded per cell.
+    pub top_neurons: usize,
+    /// How icons are rendered.
+    pub icons: IconConfig,
+}
+
+impl Default for AtlasConfig {
+    fn default() -> Self {
+        Self {
+            umap: UmapParams {
+                metric: Metric::Cosine,
+                n_neighbors: 20,
+                min_dist: 0.01,
+                ..UmapParams::default()
+            },
+            grid: AtlasParams::default(),
+            top_neurons: 8,
+            icons: IconConfig::default(),
+        }
+    }
+}
+
+/// How cell icons are rendered: a feature visualization of the cell's mean direction at the
+/// layer's centre position, weighted by cosine similarity (Lucid's `direction_neuron_cossim`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IconConfig {
+    /// Side of each icon in pixels (0: the model's input size).
+    pub size: usize,
+    /// Optimization steps.
+    pub steps: usize,
+    /// Icons optimized together in one batch.
+    pub batch: usize,
+    /// Exponent of the cosine-similarity weight.
+    pub cossim_power: f32,
+    /// Seed of every icon's render.
+    pub seed: u64,
+}
+
+impl Default for IconConfig {
+    fn default() -> Self {
+        Self {
+            size: 0,
+            steps: 128,
+            batch: 8,
+            cossim_power: 2.0,
+            seed: 0,
+        }
+    }
+}
+
+/// One rendered cell icon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Icon {
+    /// Zoom level index.
+    pub level: u32,
+    /// Column of the cell.
+    pub col: u32,
+    /// Row of the cell.
+    pub row: u32,
+    /// Side in pixels.
+    pub size: usize,
+    /// RGB bytes, row-major.
+    pub rgb: Vec<u8>,
+    /// The icon's objective (cell direction) on the final image.
+    pub score: f32,
+}
+
+impl Icon {
+    /// The file name an export gives the icon.
+    pub fn file_name(&self) -> String {
+        icon_file(self.level, self.col, self.row)
+    }
+}
+
+/// The file name of the icon of cell (`col`, `row`) at zoom `level`.
+pub fn icon_file(level: u32, col: u32, row: u32) -> String {
+    format!("icons/{level}-{col}-{row}.png")
+}
+
+/// Lays the samples out with UMAP and grids them; `on_progress(stage, done, total)` returns
+/// `false` to cancel.
+pub fn build_atlas(
+    samples: &Samples,
+    config: &AtlasConfig,
+    mut on_progress: impl FnMut(&str, usize, usize) -> bool,
+) -> Result<Atlas> {
+    if samples.len() < 2 {
+        return Err(SurveyError::Atlas(format!(
+            "an atlas needs at least 2 activation vectors, the sample has {}; use more images",
+            samples.len()
+        )));
+    }
+    let layout = modalscope_atlas::umap::fit_with_progress(
+        &samples.vectors,
+        samples.dim,
+        &config.umap,
+        &mut on_progress,
+    )
+    .map_err(|e| match e {
+        modalscope_atlas::UmapError::Cancelled => SurveyError::Cancelled,
+        other => SurveyError::Atlas(other.to_string()),
+    })?;
+    let mut atlas = Atlas::build(&samples.vectors, samples.dim, &layout, &config.grid)
+        .map_err(|e| SurveyError::Atlas(e.to_string()))?;
+    atlas.fill_top_neurons(config.top_neurons);
+    if atlas.levels.iter().all(|l| l.cells.is_empty()) {
+        return Err(SurveyError::Atlas(format!(
+            "no grid cell holds more than {} vectors; use more images or fewer, larger cells",
+            config.grid.min_count
+        )));
+    }
+    Ok(atlas)
+}
+
+/// Renders the icons of the cells of `levels` (all levels when empty) in batches;
+/// `on_progress(done, total)` is called after each batch and returns `false` to cancel.
+pub fn render_icons<B: AutodiffBackend>(
+    clip: &Clip<B>,
+    atlas: &Atlas,
+    layer: &str,
+    levels: &[usize],
+    config: &IconConfig,
+    mut on_progress: impl FnMut(usize, usize) -> bool,
+) -> Result<Vec<Icon>> {
+    crate::pass::check_image_layer(clip, layer)?;
+    if config.batch == 0 || config.steps == 0 {
+        return Err(SurveyError::Config(
+            "icons need at least one step and a batch of at least one".into(),
+        ));
+    }
+    let size = if config.size == 0 {
+        clip.config().vision.image_size()
+    } else {
+        config.size
+    };
+    let cells: Vec<_> = atlas
+        .levels
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| levels.is_empty() || levels.contains(i))
+        .flat_map(|(_, l)| l.cells.iter())
+        .collect();
+    if cells.iter().any(|c| c.mean.len() != atlas.dim) {
+        return Err(SurveyError::Atlas(
+            "the atlas has no cell means (an imported atlas cannot be re-rendered)".into(),
+        ));
+    }
+    let total = cells.len();
+    let mut icons = Vec::with_capacity(total);
+    for chunk in cells.chunks(config.batch) {
+        let objective = cell_objective(layer, chunk.iter().map(|c| &c.mean[..]), config);
+        let render_config = RenderConfig {
+            size,
+            batch: chunk.len(),
+            steps: config.steps,
+            seed: config.seed,
+            ..RenderConfig::default()
+        };
+        let out = render(clip, objective.clone(), render_config, 0, |_| true)?;
+        // Each batch element's terms are masked to itself: one value per icon, its own cell.
+        let images = images_tensor::<B>(&out.pixels, chunk.len(), size, &clip.device());
+        let scores: Vec<f32> = objective
+            .scores(clip, images)
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .map_err(|e| SurveyError::Atlas(format!("{e:?}")))?;
+        for ((cell, rgb), score) in chunk.iter().zip(out.images).zip(scores) {
+            icons.push(Icon {
+                level: cell.level,
+                col: cell.col,
+                row: cell.row,
+                size,
+                rgb,
+                score,
+            });
+        }
+        if !on_progress(icons.len(), total) {
+            return Err(SurveyError::Cancelled);
+        }
+    }
+    Ok(icons)
+}
+
+/// One icon per direction, each batch element ascending its own cell's direction.
+fn cell_objective<'a>(
+    layer: &str,
+    means: impl Iterator<Item = &'a [f32]>,
+    config: &IconConfig,
+) -> Objective {
+    Objective::sum(means.enumerate().map(|(i, m)| {
+        Objective::direction_cossim(layer, m.to_vec(), config.cossim_power).at_batch(i)
+    }))
+}
+
+/// `cos[i][j]`: cosine similarity of image i's activation at the layer's centre position
+/// with direction j (scale-free, so directions of different norms compare fairly), for
+/// checking that each icon matches its own cell better than the others.
+pub fn centre_alignment<'a, B: burn::tensor::backend::Backend>(
+    clip: &Clip<B>,
+    layer: &str,
+    images: burn::tensor::Tensor<B, 4>,
+    directions: impl Iterator<Item = &'a [f32]>,
+) -> Result<Vec<Vec<f32>>> {
+    crate::pass::check_image_layer(clip, layer)?;
+    let x = modalscope_vis::normalize_input(clip, images);
+    let mut cap = modalscope_model::Capture::only([layer]);
+    clip.encode_image_with(x, &mut cap);
+    let act = cap
+        .get(layer)
+        .ok_or_else(|| SurveyError::Layer(format!("the model did not record `{layer}`")))?;
+    let [rows, cols] = act.grid().unwrap_or([1, 1]);
+    let centre = (rows / 2) * cols + cols / 2;
+    let pos = act.positions();
+    let [n, p, c] = pos.dims();
+    let v: Vec<f32> = pos
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .map_err(|e| SurveyError::Atlas(format!("{e:?}")))?;
+    let dirs: Vec<&[f32]> = directions.collect();
+    let cos = |a: &[f32], b: &[f32]| {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+        dot / (na * nb).max(1e-12)
+    };
+    Ok((0..n)
+        .map(|i| {
+            let a = &v[(i * p + centre) * c..(i * p + centre + 1) * c];
+            dirs.iter().map(|d| cos(a, d)).collect()
+        })
+        .collect())
+}
+
+/// `[n, 3, size, size]` images in [0, 1] from floats.
+pub fn images_tensor<B: burn::tensor::backend::Backend>(
+    pixels: &[f32],
+    n: usize,
+    size: usize,
+    device: &B::Device,
+) -> burn::tensor::Tensor<B, 4> {
+    burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(pixels.to_vec(), [n, 3, size, size]),
+        device,
+    )
+}
