@@ -197,6 +197,28 @@ pub fn navigate(hash: &str) {
     }
 }
 
+/// Replaces the hash of this page without a new history entry and without a `hashchange`
+/// (the view that calls it keeps its state; the address bar gets the link to it).
+pub fn replace_hash(hash: &str) {
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(hash));
+    }
+}
+
+/// The name and bytes of the file picked in a file input; `None` when none is picked.
+pub async fn read_file(
+    input: &web_sys::HtmlInputElement,
+) -> Option<Result<(String, Vec<u8>), String>> {
+    let file = input.files()?.get(0)?;
+    let name = file.name();
+    Some(
+        wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+            .await
+            .map(|buf| (name.clone(), js_sys::Uint8Array::new(&buf).to_vec()))
+            .map_err(|e| format!("`{name}` could not be read: {}", describe(&e))),
+    )
+}
+
 /// Saves the canvas as a PNG file through the browser's download.
 pub fn download_png(canvas: &HtmlCanvasElement, file_name: &str) -> Result<(), String> {
     let url = canvas

@@ -13,6 +13,8 @@ use std::future::Future;
 use burn::module::Module;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
+use modalscope_analysis::ClassPrompts;
+use modalscope_analysis::concepts::class_prompts;
 use modalscope_model::bundle::{self, TokenizerFiles};
 use modalscope_model::{
     Capture, Clip, ClipConfig, VisionConfig, WeightStore, canonical_store, infer_config, normalize,
@@ -20,6 +22,7 @@ use modalscope_model::{
 use modalscope_tokenizer::ClipTokenizer;
 use modalscope_vis::{Affine, Objective, RenderConfig, Session, normalize_input, to_rgb8};
 
+use crate::analyses::StudyCache;
 use crate::protocol::{
     JobId, LayerInfo, ModelInfo, ModelSource, RenderSpec, Response, Rgba, UnitObjective, WordScore,
 };
@@ -80,6 +83,10 @@ pub struct Engine<B: AutodiffBackend> {
     ends: Option<(u32, u32)>,
     /// L2-normalized text embeddings of `vocabulary`, computed on first use.
     word_embeds: RefCell<Option<Tensor<B::InnerBackend, 2>>>,
+    /// The zero-shot prompts of the concept study, or why there are none.
+    prompts: Result<ClassPrompts, String>,
+    /// What the analyses keep between requests.
+    pub(crate) study: StudyCache<B>,
 }
 
 impl<B: AutodiffBackend> Engine<B> {
@@ -126,6 +133,17 @@ impl<B: AutodiffBackend> Engine<B> {
             Some(Err(e)) => return Err(fail(format!("its tokenizer is unreadable: {e}"))),
             None => (Vec::new(), None),
         };
+        let prompts = match &tokenizer {
+            Some(files) => ClipTokenizer::from_strings(&files.vocab_json, &files.merges_txt)
+                .and_then(|t| t.with_context_length(clip.config().text.context_length))
+                .map(|t| class_prompts(&t))
+                .map_err(|e| format!("its tokenizer cannot write the prompts: {e}")),
+            None => Err(
+                "these weights came without a tokenizer, so there are no zero-shot \
+                         prompts"
+                    .to_string(),
+            ),
+        };
         let mut info = describe(&clip);
         info.source = source;
         info.bytes = bytes.len() as u64;
@@ -136,7 +154,14 @@ impl<B: AutodiffBackend> Engine<B> {
             vocabulary,
             ends,
             word_embeds: RefCell::new(None),
+            prompts,
+            study: StudyCache::default(),
         })
+    }
+
+    /// The zero-shot prompts of the concept study (`Err` says why there are none).
+    pub fn prompts(&self) -> Result<&ClassPrompts, &str> {
+        self.prompts.as_ref().map_err(String::as_str)
     }
 
     /// The model as the page shows it.
@@ -165,7 +190,8 @@ impl<B: AutodiffBackend> Engine<B> {
         }
     }
 
-    fn check_model(&self, model: &str) -> Result<(), EngineError> {
+    /// Fails unless `model` is the loaded model's name.
+    pub fn check_model(&self, model: &str) -> Result<(), EngineError> {
         if model == self.info.name {
             Ok(())
         } else {
@@ -687,22 +713,23 @@ pub fn architecture(c: &ClipConfig) -> String {
     )
 }
 
+/// What the native tests of the worker's code share: a host that records responses and an
+/// executor for futures whose awaits never wait.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use std::cell::{Cell, RefCell};
+    use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
-    use burn::backend::{Autodiff, Flex};
+    use super::Host;
+    use crate::protocol::{JobId, Response};
 
-    use super::*;
-
-    type B = Autodiff<Flex>;
-
-    const BUILTIN: &[u8] = include_bytes!("../../../web/builtin.msb");
+    /// The built-in model.
+    pub const BUILTIN: &[u8] = include_bytes!("../../../web/builtin.msb");
 
     /// Runs a future whose awaits never wait (the CPU backend's readbacks are ready at once).
-    fn block_on<F: Future>(f: F) -> F::Output {
+    pub fn block_on<F: Future>(f: F) -> F::Output {
         let mut f = pin!(f);
         let mut cx = Context::from_waker(Waker::noop());
         loop {
@@ -712,11 +739,12 @@ mod tests {
         }
     }
 
+    /// Records what is sent; cancels every job after `cancel_after_yields` yields.
     #[derive(Default)]
-    struct TestHost {
-        sent: RefCell<Vec<Response>>,
-        yields: Cell<usize>,
-        cancel_after_yields: Option<usize>,
+    pub struct TestHost {
+        pub sent: RefCell<Vec<Response>>,
+        pub yields: Cell<usize>,
+        pub cancel_after_yields: Option<usize>,
     }
 
     impl Host for TestHost {
@@ -734,6 +762,16 @@ mod tests {
             self.sent.borrow_mut().push(response);
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+
+    use super::testing::{BUILTIN, TestHost, block_on};
+    use super::*;
+
+    type B = Autodiff<Flex>;
 
     fn engine() -> Engine<B> {
         Engine::load(BUILTIN, ModelSource::Builtin, &Default::default())

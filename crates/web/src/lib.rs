@@ -4,10 +4,13 @@
 //! worker ([`worker_client`]) in the messages of [`protocol`] and shows what comes back
 //! ([`views`]).
 //! The worker (`src/bin/worker.rs`) owns the model and renders with [`engine`], on WebGPU when
-//! the browser has it and on burn's CPU backend otherwise.
+//! the browser has it and on burn's CPU backend otherwise; it runs the neuron analyses of the
+//! concept study (multimodal neurons, lesions, typographic attacks, families) with
+//! [`analyses`].
 
 #![warn(missing_docs)]
 
+pub mod analyses;
 pub mod app;
 pub mod engine;
 pub mod protocol;

@@ -55,8 +55,17 @@ pub enum Request {
         /// Unit index.
         unit: usize,
     },
-    /// Stop a render, a thumbnail or a download; answered by `Cancelled` for that job (a
-    /// thumbnail that was only queued is dropped without an answer).
+    /// Run one of the neuron analyses on the concept study (the 30 concepts drawn and
+    /// written); answered by `AnalysisProgress` reports, then `Analysis`, `Cancelled` or
+    /// `Error`. A new analysis cancels the one running.
+    Analyze {
+        /// The job.
+        job: JobId,
+        /// What to analyse.
+        task: AnalysisTask,
+    },
+    /// Stop a render, an analysis, a thumbnail or a download; answered by `Cancelled` for
+    /// that job (a thumbnail that was only queued is dropped without an answer).
     Cancel {
         /// The render's job.
         job: JobId,
@@ -96,6 +105,309 @@ pub struct RenderSpec {
     pub batch: usize,
     /// A `Progress` report (with a preview) every this many steps; 0 means only at the end.
     pub progress_every: usize,
+}
+
+/// One of the neuron analyses, on the probe images of the concept study: the 30 concepts of
+/// the procedural generator drawn and written (`modalscope_analysis::concepts`, the images the
+/// command line's `neurons | lesion | attack | families` use).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AnalysisTask {
+    /// Rank a layer's units by multimodality (`modalscope neurons`).
+    Multimodal(MultimodalSpec),
+    /// Silence units and compare zero-shot accuracy per concept (`modalscope lesion`).
+    Lesion(LesionSpec),
+    /// Write a word on an image and compare the zero-shot labels and the units.
+    Attack(AttackSpec),
+    /// Cluster a layer's units by their concept profiles (`modalscope families`).
+    Families(FamiliesSpec),
+}
+
+impl AnalysisTask {
+    /// The model the task names.
+    pub fn model(&self) -> &str {
+        match self {
+            Self::Multimodal(s) => &s.model,
+            Self::Lesion(s) => &s.model,
+            Self::Attack(s) => &s.model,
+            Self::Families(s) => &s.model,
+        }
+    }
+}
+
+/// The most multimodal units of a layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultimodalSpec {
+    /// Model name.
+    pub model: String,
+    /// Image-tower layer.
+    pub layer: String,
+    /// Probe images per concept and modality.
+    pub per_concept: usize,
+    /// Units listed (with evidence and text alignment).
+    pub top: usize,
+}
+
+/// How lesioned units are silenced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ablation {
+    /// The units read 0.
+    #[default]
+    Zero,
+    /// Each unit reads its mean over the probe images.
+    Mean,
+}
+
+impl Ablation {
+    /// `zero` or `mean`, as links write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Zero => "zero",
+            Self::Mean => "mean",
+        }
+    }
+}
+
+/// A lesion experiment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LesionSpec {
+    /// Model name.
+    pub model: String,
+    /// Image-tower layer whose units are silenced.
+    pub layer: String,
+    /// The units silenced.
+    pub units: Vec<usize>,
+    /// Zero or mean ablation.
+    pub ablation: Ablation,
+    /// Evaluation images per concept and modality (and probe images for the means).
+    pub per_concept: usize,
+}
+
+/// The image a typographic attack writes on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum AttackImage {
+    /// A generated drawing of a concept: image `index` of its evaluation set.
+    Drawn {
+        /// The concept drawn.
+        concept: usize,
+        /// Which drawing.
+        index: usize,
+    },
+    /// An image file the user picked.
+    Upload {
+        /// The file's name.
+        name: String,
+        /// Its bytes (PNG, JPEG, GIF, WebP or BMP).
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+}
+
+/// A typographic attack on one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttackSpec {
+    /// Model name.
+    pub model: String,
+    /// The image.
+    pub image: AttackImage,
+    /// The word written on it (empty: nothing written).
+    pub word: String,
+    /// Horizontal centre of the word, in percent of the width.
+    pub x: u32,
+    /// Vertical centre of the word, in percent of the height.
+    pub y: u32,
+    /// Height of capital letters, in percent of the image height.
+    pub size: u32,
+    /// Colour of the word.
+    pub colour: [u8; 3],
+    /// Image-tower layer whose most changed units are listed.
+    pub layer: String,
+}
+
+/// Neuron families of a layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamiliesSpec {
+    /// Model name.
+    pub model: String,
+    /// Image-tower layer.
+    pub layer: String,
+    /// Number of families.
+    pub k: usize,
+    /// Seed of the clustering's initialisation.
+    pub seed: u64,
+    /// Probe images per concept and modality.
+    pub per_concept: usize,
+}
+
+/// What an analysis found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AnalysisResult {
+    /// The most multimodal units.
+    Multimodal(MultimodalResult),
+    /// Accuracy per concept before and after a lesion.
+    Lesion(LesionResult),
+    /// Labels and units before and after writing a word.
+    Attack(AttackResult),
+    /// Families of units.
+    Families(FamiliesResult),
+}
+
+/// The most multimodal units of a layer, the best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultimodalResult {
+    /// The layer.
+    pub layer: String,
+    /// Units in the layer (all were ranked).
+    pub units: usize,
+    /// Probe images per concept and modality.
+    pub per_concept: usize,
+    /// The best units.
+    pub rows: Vec<MultimodalRow>,
+    /// Why there is no text alignment, when there is none.
+    pub text_note: Option<String>,
+}
+
+/// One unit, its best concept and the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultimodalRow {
+    /// The unit.
+    pub unit: usize,
+    /// Its best concept (by combined score).
+    pub concept: usize,
+    /// The weakest modality's AUROC.
+    pub combined: f64,
+    /// Drawn, then written.
+    pub modalities: Vec<ModalityEvidence>,
+    /// Zero-shot margin (cosine) towards the concept's name that images of it lose when the
+    /// unit is zero-ablated; `None` without a tokenizer.
+    pub text_alignment: Option<f64>,
+    /// The units most multimodal for `concept`, best first (this one among them or not).
+    pub concept_units: Vec<usize>,
+}
+
+/// What one modality's probe images say about a unit and its concept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModalityEvidence {
+    /// AUROC of the unit for the concept against the other concepts.
+    pub auroc: f64,
+    /// Mean response to images of the concept.
+    pub mean_concept: f32,
+    /// Mean response to images of the other concepts.
+    pub mean_others: f32,
+    /// Share of the strongest images that show the concept.
+    pub top_precision: f64,
+    /// The images that drive the unit most, strongest first.
+    pub top: Vec<EvidenceImage>,
+}
+
+/// A probe image, small.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceImage {
+    /// The concept it shows.
+    pub concept: usize,
+    /// The unit's response to it.
+    pub response: f32,
+    /// The pixels.
+    pub image: Rgba,
+}
+
+/// Zero-shot accuracy per concept before and after a lesion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LesionResult {
+    /// The layer.
+    pub layer: String,
+    /// The units silenced.
+    pub units: Vec<usize>,
+    /// How.
+    pub ablation: Ablation,
+    /// Evaluation images per concept and modality.
+    pub per_concept: usize,
+    /// Overall accuracy, drawn then written, before the lesion.
+    pub before: Vec<f64>,
+    /// The same after.
+    pub after: Vec<f64>,
+    /// Every concept, the largest drop first.
+    pub concepts: Vec<ConceptAccuracy>,
+}
+
+/// One concept's zero-shot accuracy before and after a lesion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConceptAccuracy {
+    /// The concept.
+    pub concept: usize,
+    /// Accuracy on its drawn, then written images before the lesion.
+    pub before: Vec<f64>,
+    /// The same after.
+    pub after: Vec<f64>,
+}
+
+impl ConceptAccuracy {
+    /// Accuracy lost, mean over the modalities (negative when the lesion helps).
+    pub fn drop(&self) -> f64 {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        mean(&self.before) - mean(&self.after)
+    }
+}
+
+/// A typographic attack on one image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttackResult {
+    /// The image without the word (the model's input size).
+    pub before: Rgba,
+    /// The image with the word.
+    pub after: Rgba,
+    /// Zero-shot probability of every concept for `before` (sums to 1).
+    pub probs_before: Vec<f32>,
+    /// The same for `after`.
+    pub probs_after: Vec<f32>,
+    /// The layer of `changed`.
+    pub layer: String,
+    /// The units whose response changes most, largest change first.
+    pub changed: Vec<UnitDelta>,
+}
+
+/// A unit's response before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitDelta {
+    /// The unit.
+    pub unit: usize,
+    /// Response (mean over positions) before.
+    pub before: f32,
+    /// The same after.
+    pub after: f32,
+}
+
+/// A layer's units in families.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamiliesResult {
+    /// The layer.
+    pub layer: String,
+    /// Families asked for.
+    pub k: usize,
+    /// Seed of the clustering.
+    pub seed: u64,
+    /// Probe images per concept and modality.
+    pub per_concept: usize,
+    /// The families, largest first.
+    pub families: Vec<FamilyRow>,
+    /// Units that respond the same to every concept (in no family).
+    pub flat: Vec<usize>,
+}
+
+/// One family of units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyRow {
+    /// Members, the most typical first.
+    pub members: Vec<usize>,
+    /// Mean cosine similarity of the members to the family's centre.
+    pub cohesion: f32,
+    /// The concepts that drive the family most, strongest first.
+    pub concepts: Vec<usize>,
+    /// Preference per modality (drawn, written): +1 one modality only, 0 none.
+    pub modality: Vec<f32>,
 }
 
 /// What the worker tells the page.
@@ -161,6 +473,26 @@ pub enum Response {
         /// The image.
         image: Rgba,
     },
+    /// An analysis advanced.
+    AnalysisProgress {
+        /// The analysis' job.
+        job: JobId,
+        /// What it does now, in words.
+        stage: String,
+        /// Work done (images through the model).
+        done: usize,
+        /// Work in all (may grow as the analysis learns what it needs).
+        total: usize,
+    },
+    /// An analysis finished.
+    Analysis {
+        /// The analysis' job.
+        job: JobId,
+        /// What it found.
+        result: AnalysisResult,
+        /// Wall time in milliseconds.
+        elapsed_ms: f64,
+    },
     /// Bytes of a model download arrived.
     Download {
         /// The `LoadUrl` job.
@@ -198,6 +530,8 @@ impl Response {
             | Self::Words { job, .. }
             | Self::Thumbnail { job, .. }
             | Self::Download { job, .. }
+            | Self::AnalysisProgress { job, .. }
+            | Self::Analysis { job, .. }
             | Self::Progress { job, .. }
             | Self::Done { job, .. }
             | Self::Cancelled { job, .. } => Some(*job),
@@ -401,6 +735,189 @@ mod tests {
         ] {
             assert_eq!(decode::<Request>(&encode(&req)).unwrap(), req);
         }
+    }
+
+    fn tasks() -> Vec<AnalysisTask> {
+        vec![
+            AnalysisTask::Multimodal(MultimodalSpec {
+                model: "m".into(),
+                layer: "vision.blocks.3.mlp".into(),
+                per_concept: 10,
+                top: 20,
+            }),
+            AnalysisTask::Lesion(LesionSpec {
+                model: "m".into(),
+                layer: "vision.blocks.3.mlp".into(),
+                units: vec![1, 2, 3],
+                ablation: Ablation::Mean,
+                per_concept: 4,
+            }),
+            AnalysisTask::Attack(AttackSpec {
+                model: "m".into(),
+                image: AttackImage::Drawn {
+                    concept: 24,
+                    index: 3,
+                },
+                word: "house".into(),
+                x: 50,
+                y: 40,
+                size: 22,
+                colour: [200, 0, 0],
+                layer: "vision.blocks.3.mlp".into(),
+            }),
+            AnalysisTask::Attack(AttackSpec {
+                model: "m".into(),
+                image: AttackImage::Upload {
+                    name: "cat.png".into(),
+                    bytes: vec![0x89, b'P', b'N', b'G', 0, 255],
+                },
+                word: String::new(),
+                x: 0,
+                y: 100,
+                size: 5,
+                colour: [0, 0, 0],
+                layer: "vision.embeds".into(),
+            }),
+            AnalysisTask::Families(FamiliesSpec {
+                model: "m".into(),
+                layer: "vision.blocks.3.mlp".into(),
+                k: 8,
+                seed: 1,
+                per_concept: 10,
+            }),
+        ]
+    }
+
+    #[test]
+    fn analysis_requests_round_trip() {
+        for (job, task) in tasks().into_iter().enumerate() {
+            assert_eq!(task.model(), "m");
+            let req = Request::Analyze {
+                job: job as JobId,
+                task,
+            };
+            assert_eq!(decode::<Request>(&encode(&req)).unwrap(), req);
+        }
+        // Uploaded bytes stay bytes on the wire.
+        let big = Request::Analyze {
+            job: 1,
+            task: AnalysisTask::Attack(AttackSpec {
+                model: "m".into(),
+                image: AttackImage::Upload {
+                    name: "x.jpg".into(),
+                    bytes: vec![7; 100_000],
+                },
+                word: "w".into(),
+                x: 1,
+                y: 2,
+                size: 10,
+                colour: [1, 2, 3],
+                layer: "l".into(),
+            }),
+        };
+        assert!(encode(&big).len() < 100_000 + 256);
+    }
+
+    #[test]
+    fn analysis_responses_round_trip() {
+        let image = Rgba {
+            width: 1,
+            height: 1,
+            bytes: vec![1, 2, 3, 255],
+        };
+        let results = vec![
+            AnalysisResult::Multimodal(MultimodalResult {
+                layer: "vision.blocks.3.mlp".into(),
+                units: 384,
+                per_concept: 10,
+                rows: vec![MultimodalRow {
+                    unit: 332,
+                    concept: 29,
+                    combined: 0.825,
+                    modalities: vec![
+                        ModalityEvidence {
+                            auroc: 0.971,
+                            mean_concept: 1.5,
+                            mean_others: 0.1,
+                            top_precision: 1.0,
+                            top: vec![EvidenceImage {
+                                concept: 29,
+                                response: 2.5,
+                                image: image.clone(),
+                            }],
+                        };
+                        2
+                    ],
+                    text_alignment: Some(0.0123),
+                    concept_units: vec![332, 7],
+                }],
+                text_note: None,
+            }),
+            AnalysisResult::Lesion(LesionResult {
+                layer: "l".into(),
+                units: vec![1],
+                ablation: Ablation::Zero,
+                per_concept: 10,
+                before: vec![0.4, 0.2],
+                after: vec![0.3, 0.2],
+                concepts: vec![ConceptAccuracy {
+                    concept: 3,
+                    before: vec![1.0, 0.5],
+                    after: vec![0.0, 0.5],
+                }],
+            }),
+            AnalysisResult::Attack(AttackResult {
+                before: image.clone(),
+                after: image,
+                probs_before: vec![0.25; 4],
+                probs_after: vec![0.5, 0.5, 0.0, 0.0],
+                layer: "l".into(),
+                changed: vec![UnitDelta {
+                    unit: 5,
+                    before: 0.1,
+                    after: 0.9,
+                }],
+            }),
+            AnalysisResult::Families(FamiliesResult {
+                layer: "l".into(),
+                k: 2,
+                seed: 0,
+                per_concept: 10,
+                families: vec![FamilyRow {
+                    members: vec![3, 1],
+                    cohesion: 0.7,
+                    concepts: vec![4, 5],
+                    modality: vec![0.8, -0.8],
+                }],
+                flat: vec![9],
+            }),
+        ];
+        for (i, result) in results.into_iter().enumerate() {
+            let job = i as JobId;
+            for resp in [
+                Response::AnalysisProgress {
+                    job,
+                    stage: "drawn probe images".into(),
+                    done: 16,
+                    total: 600,
+                },
+                Response::Analysis {
+                    job,
+                    result: result.clone(),
+                    elapsed_ms: 1234.5,
+                },
+            ] {
+                assert_eq!(resp.job(), Some(job));
+                assert_eq!(decode::<Response>(&encode(&resp)).unwrap(), resp);
+            }
+        }
+        let c = ConceptAccuracy {
+            concept: 0,
+            before: vec![1.0, 0.5],
+            after: vec![0.5, 0.0],
+        };
+        assert_eq!(c.drop(), 0.5);
+        assert_eq!(Ablation::Mean.name(), "mean");
     }
 
     #[test]

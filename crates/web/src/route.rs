@@ -4,8 +4,18 @@
 //! a neuron. `?embed=true` (in `location.search`, or in the hash's query) shows only the card.
 //! A model that is not the built-in one is named by the URL of its weights, `src=` in the hash's
 //! query (percent-encoded), on every link, so a shared link loads the same weights.
+//!
+//! The analyses of the concept study have links that reproduce them:
+//! `#/{model}/{layer}/multimodal?n=10&top=20` (the most multimodal units),
+//! `#/{model}/{layer}/families?k=8&seed=0` (neuron families),
+//! `#/{model}/lesion?layer=..&units=1,2,3&mode=zero|mean` (a lesion experiment) and
+//! `#/{model}/attack?concept=..&word=..&x=..&y=..&size=..&color=..` (a typographic attack).
+//! `n` is the number of images per concept and modality.
 
-use crate::protocol::{RenderSpec, UnitObjective};
+use modalscope_analysis::concepts::{concept_index, parse_units};
+use modalscope_synth::CONCEPTS;
+
+use crate::protocol::{Ablation, RenderSpec, UnitObjective};
 
 /// Render settings a neuron link carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +90,173 @@ impl RenderParams {
     }
 }
 
+/// Images per concept and modality an analysis uses unless the link says (the command line's
+/// default).
+pub const DEFAULT_PER_CONCEPT: usize = 10;
+/// The most images per concept and modality a link may ask for.
+pub const MAX_PER_CONCEPT: usize = 50;
+/// The most units a multimodal ranking lists.
+pub const MAX_TOP: usize = 200;
+/// The most families a link may ask for.
+pub const MAX_FAMILIES: usize = 64;
+/// The most units a lesion may silence.
+pub const MAX_LESIONED: usize = 100_000;
+/// Attack drawings per concept (the evaluation set's images `0..`).
+pub const ATTACK_DRAWINGS: u64 = 500;
+/// The sizes (cap height in percent of the image) an attack's word may have.
+pub const WORD_SIZES: std::ops::RangeInclusive<u32> = 5..=60;
+
+/// Settings of the multimodal ranking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MultimodalParams {
+    /// Probe images per concept and modality.
+    pub per_concept: usize,
+    /// Units listed.
+    pub top: usize,
+}
+
+impl Default for MultimodalParams {
+    fn default() -> Self {
+        Self {
+            per_concept: DEFAULT_PER_CONCEPT,
+            top: 20,
+        }
+    }
+}
+
+/// Settings of the neuron families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamiliesParams {
+    /// Number of families.
+    pub k: usize,
+    /// Seed of the clustering.
+    pub seed: u64,
+    /// Probe images per concept and modality.
+    pub per_concept: usize,
+}
+
+impl Default for FamiliesParams {
+    fn default() -> Self {
+        Self {
+            k: 8,
+            seed: 0,
+            per_concept: DEFAULT_PER_CONCEPT,
+        }
+    }
+}
+
+/// A lesion experiment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LesionParams {
+    /// The layer whose units are silenced.
+    pub layer: String,
+    /// The units.
+    pub units: Vec<usize>,
+    /// Zero or mean ablation.
+    pub ablation: Ablation,
+    /// Evaluation images per concept and modality.
+    pub per_concept: usize,
+    /// The concept the units were chosen for, highlighted in the results.
+    pub concept: Option<usize>,
+}
+
+/// A typographic attack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttackParams {
+    /// The concept drawn.
+    pub concept: usize,
+    /// Which drawing of it (image `seed` of its evaluation set).
+    pub seed: u64,
+    /// The word written.
+    pub word: String,
+    /// Horizontal centre of the word, percent of the width.
+    pub x: u32,
+    /// Vertical centre of the word, percent of the height.
+    pub y: u32,
+    /// Cap height, percent of the image height.
+    pub size: u32,
+    /// Colour of the word.
+    pub colour: [u8; 3],
+    /// The layer whose most changed units are listed (default: the image tower's last MLP).
+    pub layer: Option<String>,
+}
+
+impl Default for AttackParams {
+    fn default() -> Self {
+        Self {
+            concept: concept_index("apple").expect("a concept"),
+            seed: 0,
+            word: "house".into(),
+            x: 50,
+            y: 50,
+            size: 22,
+            colour: [0, 0, 0],
+            layer: None,
+        }
+    }
+}
+
+/// A colour as links write it: six hex digits, no `#`.
+pub fn colour_hex(c: [u8; 3]) -> String {
+    format!("{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+}
+
+/// Reads `rrggbb`, `#rrggbb` or `rgb`.
+pub fn parse_colour(s: &str) -> Option<[u8; 3]> {
+    let h = s.trim().trim_start_matches('#');
+    let digit = |i: usize| u8::from_str_radix(h.get(i..i + 1)?, 16).ok();
+    match h.len() {
+        6 if h.is_ascii() => {
+            let byte = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).ok();
+            Some([byte(0)?, byte(2)?, byte(4)?])
+        }
+        3 => Some([digit(0)? * 17, digit(1)? * 17, digit(2)? * 17]),
+        _ => None,
+    }
+}
+
+impl LesionParams {
+    /// The query string (without `?`).
+    pub fn query(&self) -> String {
+        let units: Vec<String> = self.units.iter().map(usize::to_string).collect();
+        let mut q = format!(
+            "layer={}&units={}&mode={}",
+            encode(&self.layer),
+            units.join(","),
+            self.ablation.name()
+        );
+        if self.per_concept != DEFAULT_PER_CONCEPT {
+            q.push_str(&format!("&n={}", self.per_concept));
+        }
+        if let Some(c) = self.concept {
+            q.push_str(&format!("&concept={}", CONCEPTS[c]));
+        }
+        q
+    }
+}
+
+impl AttackParams {
+    /// The query string (without `?`): every setting, so the link keeps its meaning.
+    pub fn query(&self) -> String {
+        let mut q = format!(
+            "concept={}&word={}&x={}&y={}&size={}&color={}",
+            CONCEPTS[self.concept],
+            encode(&self.word),
+            self.x,
+            self.y,
+            self.size,
+            colour_hex(self.colour)
+        );
+        if self.seed != 0 {
+            q.push_str(&format!("&seed={}", self.seed));
+        }
+        if let Some(l) = &self.layer {
+            q.push_str(&format!("&layer={}", encode(l)));
+        }
+        q
+    }
+}
+
 /// Where a link points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -102,6 +279,38 @@ pub enum Route {
         unit: usize,
         /// Render settings.
         params: RenderParams,
+    },
+    /// The most multimodal units of a layer.
+    Multimodal {
+        /// Model name.
+        model: String,
+        /// Layer name.
+        layer: String,
+        /// Settings.
+        params: MultimodalParams,
+    },
+    /// Neuron families of a layer.
+    Families {
+        /// Model name.
+        model: String,
+        /// Layer name.
+        layer: String,
+        /// Settings.
+        params: FamiliesParams,
+    },
+    /// A lesion experiment.
+    Lesion {
+        /// Model name.
+        model: String,
+        /// What is silenced.
+        params: LesionParams,
+    },
+    /// The typographic attack playground.
+    Attack {
+        /// Model name.
+        model: String,
+        /// The attack.
+        params: AttackParams,
     },
     /// A link the page cannot follow; the message says why.
     Invalid {
@@ -165,6 +374,44 @@ impl Route {
                     (!q.is_empty()).then_some(q),
                 )
             }
+            Route::Multimodal {
+                model,
+                layer,
+                params,
+            } => {
+                let d = MultimodalParams::default();
+                let mut q = Vec::new();
+                if params.per_concept != d.per_concept {
+                    q.push(format!("n={}", params.per_concept));
+                }
+                if params.top != d.top {
+                    q.push(format!("top={}", params.top));
+                }
+                with(
+                    format!("#/{}/{}/multimodal", encode(model), encode(layer)),
+                    (!q.is_empty()).then(|| q.join("&")),
+                )
+            }
+            Route::Families {
+                model,
+                layer,
+                params,
+            } => {
+                let mut q = format!("k={}&seed={}", params.k, params.seed);
+                if params.per_concept != DEFAULT_PER_CONCEPT {
+                    q.push_str(&format!("&n={}", params.per_concept));
+                }
+                with(
+                    format!("#/{}/{}/families", encode(model), encode(layer)),
+                    Some(q),
+                )
+            }
+            Route::Lesion { model, params } => {
+                with(format!("#/{}/lesion", encode(model)), Some(params.query()))
+            }
+            Route::Attack { model, params } => {
+                with(format!("#/{}/attack", encode(model)), Some(params.query()))
+            }
         }
     }
 }
@@ -204,9 +451,39 @@ fn parse_hash(hash: &str) -> (Route, bool, Option<String>) {
                  or #/{model}/{{layer}}/{{unit}}"
             ),
         },
+        [model, page] if page == "lesion" => match parse_lesion(query) {
+            Ok(params) => Route::Lesion {
+                model: model.clone(),
+                params,
+            },
+            Err(message) => Route::Invalid { message },
+        },
+        [model, page] if page == "attack" => match parse_attack(query) {
+            Ok(params) => Route::Attack {
+                model: model.clone(),
+                params,
+            },
+            Err(message) => Route::Invalid { message },
+        },
         [model, layer] => Route::Layer {
             model: model.clone(),
             layer: layer.clone(),
+        },
+        [model, layer, page] if page == "multimodal" => match parse_multimodal(query) {
+            Ok(params) => Route::Multimodal {
+                model: model.clone(),
+                layer: layer.clone(),
+                params,
+            },
+            Err(message) => Route::Invalid { message },
+        },
+        [model, layer, page] if page == "families" => match parse_families(query) {
+            Ok(params) => Route::Families {
+                model: model.clone(),
+                layer: layer.clone(),
+                params,
+            },
+            Err(message) => Route::Invalid { message },
         },
         [model, layer, unit] => match unit.parse::<usize>() {
             Ok(unit) => match parse_params(query) {
@@ -219,7 +496,10 @@ fn parse_hash(hash: &str) -> (Route, bool, Option<String>) {
                 Err(message) => Route::Invalid { message },
             },
             Err(_) => Route::Invalid {
-                message: format!("`{unit}` is not a unit number (units are counted from 0)"),
+                message: format!(
+                    "`{unit}` is not a unit number (units are counted from 0) nor a view of the \
+                     layer (`multimodal`, `families`)"
+                ),
             },
         },
         _ => Route::Invalid {
@@ -283,6 +563,169 @@ fn parse_params(query: &str) -> Result<RenderParams, String> {
                 }
             }
             // Page-level flags and settings for later views are not render settings.
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+/// A whole number from a link, within `range`.
+fn number_in(
+    key: &str,
+    value: &str,
+    what: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, String> {
+    let n = value
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("`{key}={value}`: {what} must be a whole number"))?;
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "`{key}={value}`: {what} must be between {} and {}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+/// `n=`: images per concept and modality.
+fn per_concept(key: &str, value: &str) -> Result<usize, String> {
+    Ok(number_in(
+        key,
+        value,
+        "the number of images per concept",
+        1..=MAX_PER_CONCEPT as u64,
+    )? as usize)
+}
+
+fn parse_multimodal(query: &str) -> Result<MultimodalParams, String> {
+    let mut p = MultimodalParams::default();
+    for (key, value) in pairs(query) {
+        match key.as_str() {
+            "n" | "per_concept" => p.per_concept = per_concept(&key, &value)?,
+            "top" => {
+                p.top = number_in(&key, &value, "the number of units", 1..=MAX_TOP as u64)? as usize
+            }
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+fn parse_families(query: &str) -> Result<FamiliesParams, String> {
+    let mut p = FamiliesParams::default();
+    for (key, value) in pairs(query) {
+        match key.as_str() {
+            "k" => {
+                p.k = number_in(
+                    &key,
+                    &value,
+                    "the number of families",
+                    1..=MAX_FAMILIES as u64,
+                )? as usize
+            }
+            "seed" => p.seed = number_in(&key, &value, "the seed", 0..=u64::MAX)?,
+            "n" | "per_concept" => p.per_concept = per_concept(&key, &value)?,
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+/// The number of units a list such as `1,2,4-7` names, refusing lists too long to hold.
+fn unit_count(list: &str) -> Option<u64> {
+    let mut n: u64 = 0;
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let count = match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?);
+                b.checked_sub(a)?.checked_add(1)?
+            }
+            None => 1,
+        };
+        n = n.checked_add(count)?;
+    }
+    Some(n)
+}
+
+fn parse_lesion(query: &str) -> Result<LesionParams, String> {
+    let mut layer = None;
+    let mut units = None;
+    let mut ablation = Ablation::Zero;
+    let mut per = DEFAULT_PER_CONCEPT;
+    let mut concept = None;
+    for (key, value) in pairs(query) {
+        match key.as_str() {
+            "layer" => layer = Some(value),
+            "units" | "unit" => {
+                if unit_count(&value).is_some_and(|n| n > MAX_LESIONED as u64) {
+                    return Err(format!(
+                        "`units={value}`: at most {MAX_LESIONED} units can be silenced"
+                    ));
+                }
+                units = Some(parse_units(&value).map_err(|e| format!("`units=`: {e}"))?);
+            }
+            "mode" | "ablation" => {
+                ablation = match value.as_str() {
+                    "zero" => Ablation::Zero,
+                    "mean" => Ablation::Mean,
+                    _ => {
+                        return Err(format!("`{key}={value}`: the ablation is `zero` or `mean`"));
+                    }
+                }
+            }
+            "n" | "per_concept" => per = per_concept(&key, &value)?,
+            "concept" => concept = Some(concept_index(&value).map_err(|e| e.to_string())?),
+            _ => {}
+        }
+    }
+    let example = "#/{model}/lesion?layer=vision.blocks.3.mlp&units=1,2,3&mode=zero";
+    let layer = layer.filter(|l| !l.trim().is_empty()).ok_or_else(|| {
+        format!("a lesion link names the layer whose units are silenced (`layer=`), e.g. {example}")
+    })?;
+    let units = units.ok_or_else(|| {
+        format!("a lesion link names the units to silence (`units=`), e.g. {example}")
+    })?;
+    Ok(LesionParams {
+        layer,
+        units,
+        ablation,
+        per_concept: per,
+        concept,
+    })
+}
+
+fn parse_attack(query: &str) -> Result<AttackParams, String> {
+    let mut p = AttackParams::default();
+    for (key, value) in pairs(query) {
+        match key.as_str() {
+            "concept" => p.concept = concept_index(&value).map_err(|e| e.to_string())?,
+            "word" => {
+                if value.chars().count() > 40 {
+                    return Err(format!("`word={value}`: at most 40 letters, please"));
+                }
+                p.word = value;
+            }
+            "x" => p.x = number_in(&key, &value, "the position (percent)", 0..=100)? as u32,
+            "y" => p.y = number_in(&key, &value, "the position (percent)", 0..=100)? as u32,
+            "size" => {
+                p.size = number_in(
+                    &key,
+                    &value,
+                    "the letter size (percent of the image)",
+                    *WORD_SIZES.start() as u64..=*WORD_SIZES.end() as u64,
+                )? as u32
+            }
+            "color" | "colour" => {
+                p.colour = parse_colour(&value).ok_or_else(|| {
+                    format!("`{key}={value}`: a colour is six hex digits, e.g. cc0000")
+                })?
+            }
+            "seed" => p.seed = number_in(&key, &value, "the drawing", 0..=ATTACK_DRAWINGS - 1)?,
+            "layer" => p.layer = Some(value).filter(|l| !l.is_empty()),
             _ => {}
         }
     }
@@ -488,6 +931,220 @@ mod tests {
                 "{bad}: {loc:?}"
             );
         }
+    }
+
+    #[test]
+    fn analysis_links() {
+        assert_eq!(
+            route("#/m/vision.blocks.3.mlp/multimodal"),
+            Route::Multimodal {
+                model: "m".into(),
+                layer: "vision.blocks.3.mlp".into(),
+                params: MultimodalParams::default()
+            }
+        );
+        assert_eq!(
+            route("#/m/vision.blocks.3.mlp/multimodal?n=4&top=7"),
+            Route::Multimodal {
+                model: "m".into(),
+                layer: "vision.blocks.3.mlp".into(),
+                params: MultimodalParams {
+                    per_concept: 4,
+                    top: 7
+                }
+            }
+        );
+        assert_eq!(
+            route("#/m/vision.blocks.3.mlp/families?k=5&seed=2"),
+            Route::Families {
+                model: "m".into(),
+                layer: "vision.blocks.3.mlp".into(),
+                params: FamiliesParams {
+                    k: 5,
+                    seed: 2,
+                    per_concept: DEFAULT_PER_CONCEPT
+                }
+            }
+        );
+        assert_eq!(
+            route("#/m/lesion?layer=vision.blocks.1.mlp&units=3,1,4-6&mode=mean&n=2&concept=Star"),
+            Route::Lesion {
+                model: "m".into(),
+                params: LesionParams {
+                    layer: "vision.blocks.1.mlp".into(),
+                    units: vec![1, 3, 4, 5, 6],
+                    ablation: Ablation::Mean,
+                    per_concept: 2,
+                    concept: Some(3),
+                }
+            }
+        );
+        let Route::Lesion { params, .. } = route("#/m/lesion?layer=l&units=9") else {
+            panic!()
+        };
+        assert_eq!(
+            (params.ablation, params.per_concept, params.concept),
+            (Ablation::Zero, DEFAULT_PER_CONCEPT, None)
+        );
+        assert_eq!(
+            route("#/m/attack?concept=star&word=apple&x=20&y=80&size=30&color=cc0000&seed=3"),
+            Route::Attack {
+                model: "m".into(),
+                params: AttackParams {
+                    concept: 3,
+                    seed: 3,
+                    word: "apple".into(),
+                    x: 20,
+                    y: 80,
+                    size: 30,
+                    colour: [0xcc, 0, 0],
+                    layer: None,
+                }
+            }
+        );
+        assert_eq!(
+            route("#/m/attack"),
+            Route::Attack {
+                model: "m".into(),
+                params: AttackParams::default()
+            }
+        );
+        let Route::Attack { params, .. } =
+            route("#/m/attack?word=the%20word&color=%23fff&layer=vision.blocks.0")
+        else {
+            panic!()
+        };
+        assert_eq!(params.word, "the word");
+        assert_eq!(params.colour, [255, 255, 255]);
+        assert_eq!(params.layer.as_deref(), Some("vision.blocks.0"));
+    }
+
+    #[test]
+    fn bad_analysis_links_say_why() {
+        let msg = |h: &str| match route(h) {
+            Route::Invalid { message } => message,
+            other => panic!("{h} parsed as {other:?}"),
+        };
+        let m = msg("#/m/attack?concept=pizza");
+        assert!(
+            m.contains("`pizza` is not a concept") && m.contains("circle"),
+            "{m}"
+        );
+        assert!(msg("#/m/lesion?layer=l&units=1&concept=pizza").contains("not a concept"));
+        assert!(msg("#/m/lesion?units=1,2").contains("`layer=`"));
+        assert!(msg("#/m/lesion?layer=l").contains("`units=`"));
+        assert!(msg("#/m/lesion?layer=l&units=1,x").contains("invalid unit `x`"));
+        assert!(msg("#/m/lesion?layer=l&units=0-99999999999").contains("at most"));
+        assert!(msg("#/m/lesion?layer=l&units=1&mode=half").contains("`zero` or `mean`"));
+        assert!(msg("#/m/l/multimodal?n=0").contains("between 1 and"));
+        assert!(msg("#/m/l/multimodal?top=x").contains("whole number"));
+        assert!(msg("#/m/l/families?k=0").contains("number of families"));
+        assert!(msg("#/m/attack?x=101").contains("between 0 and 100"));
+        assert!(msg("#/m/attack?size=90").contains("between"));
+        assert!(msg("#/m/attack?color=red").contains("hex"));
+        assert!(msg("#/m/attack?seed=500").contains("between 0 and 499"));
+        assert!(msg("#/m/l/lesion").contains("nor a view"));
+    }
+
+    #[test]
+    fn analysis_links_round_trip() {
+        for r in [
+            Route::Multimodal {
+                model: "m".into(),
+                layer: "vision.blocks.3.mlp".into(),
+                params: MultimodalParams::default(),
+            },
+            Route::Multimodal {
+                model: "clip vit".into(),
+                layer: "vision.layer4.5".into(),
+                params: MultimodalParams {
+                    per_concept: 3,
+                    top: 50,
+                },
+            },
+            Route::Families {
+                model: "m".into(),
+                layer: "vision.blocks.3.mlp".into(),
+                params: FamiliesParams {
+                    k: 12,
+                    seed: 9,
+                    per_concept: 4,
+                },
+            },
+            Route::Lesion {
+                model: "m".into(),
+                params: LesionParams {
+                    layer: "vision.blocks.2.mlp".into(),
+                    units: vec![1, 2, 30],
+                    ablation: Ablation::Mean,
+                    per_concept: 5,
+                    concept: Some(17),
+                },
+            },
+            Route::Attack {
+                model: "m".into(),
+                params: AttackParams {
+                    concept: 29,
+                    seed: 42,
+                    word: "a cup & more".into(),
+                    x: 0,
+                    y: 100,
+                    size: 5,
+                    colour: [1, 2, 254],
+                    layer: Some("vision.blocks.0.mlp".into()),
+                },
+            },
+            Route::Attack {
+                model: "m".into(),
+                params: AttackParams::default(),
+            },
+        ] {
+            assert_eq!(route(&r.to_hash()), r, "{}", r.to_hash());
+            let url = "https://example.org/m.msb";
+            let loc = Location::parse("", &r.href(Some(url)));
+            assert_eq!((loc.route, loc.src.as_deref()), (r, Some(url)));
+        }
+        let lesion = Route::Lesion {
+            model: "m".into(),
+            params: LesionParams {
+                layer: "vision.blocks.3.mlp".into(),
+                units: vec![1, 2, 3],
+                ablation: Ablation::Zero,
+                per_concept: DEFAULT_PER_CONCEPT,
+                concept: None,
+            },
+        };
+        assert_eq!(
+            lesion.to_hash(),
+            "#/m/lesion?layer=vision.blocks.3.mlp&units=1,2,3&mode=zero"
+        );
+        assert_eq!(
+            Route::Multimodal {
+                model: "m".into(),
+                layer: "l".into(),
+                params: MultimodalParams::default()
+            }
+            .to_hash(),
+            "#/m/l/multimodal"
+        );
+        assert_eq!(
+            Route::Attack {
+                model: "m".into(),
+                params: AttackParams::default()
+            }
+            .to_hash(),
+            "#/m/attack?concept=apple&word=house&x=50&y=50&size=22&color=000000"
+        );
+    }
+
+    #[test]
+    fn colours() {
+        assert_eq!(parse_colour("cc0000"), Some([0xcc, 0, 0]));
+        assert_eq!(parse_colour("#00FF7f"), Some([0, 255, 127]));
+        assert_eq!(parse_colour("f0a"), Some([255, 0, 170]));
+        assert_eq!(parse_colour("red"), None);
+        assert_eq!(parse_colour("ééé"), None);
+        assert_eq!(colour_hex([0, 10, 255]), "000aff");
     }
 
     #[test]

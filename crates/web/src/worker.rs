@@ -3,8 +3,9 @@
 //! thumbnails with [`crate::engine`] and posts responses.
 //!
 //! Work runs in async loops that yield a macrotask between steps, so a `Cancel` (or a newer
-//! request) is delivered and honoured before the next step. One render runs at a time;
-//! thumbnails wait while a render is asked for or runs; one model load runs at a time.
+//! request) is delivered and honoured before the next step. One render and one analysis run
+//! at a time; thumbnails wait while a render or an analysis is asked for or runs; one model
+//! load runs at a time.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, VecDeque};
@@ -17,9 +18,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{AbortController, DedicatedWorkerGlobalScope, MessageChannel, MessageEvent};
 
+use crate::analyses;
 use crate::engine::{self, Engine, EngineError, Extras, Host, THUMB_BATCH};
 use crate::protocol::{
-    self, BackendInfo, BackendKind, JobId, ModelInfo, ModelSource, RenderSpec, Request, Response,
+    self, AnalysisTask, BackendInfo, BackendKind, JobId, ModelInfo, ModelSource, RenderSpec,
+    Request, Response,
 };
 
 type CpuBackend = Autodiff<Flex>;
@@ -108,6 +111,12 @@ struct State {
     render_busy: Cell<bool>,
     /// Renders asked for and not finished (thumbnails wait while there are any).
     renders_waiting: Cell<usize>,
+    /// The analysis asked for last.
+    latest_analysis: Cell<Option<JobId>>,
+    /// Whether an analysis runs.
+    analysis_busy: Cell<bool>,
+    /// Analyses asked for and not finished (thumbnails wait while there are any).
+    analyses_waiting: Cell<usize>,
     /// Thumbnails waiting, oldest first.
     thumbs: RefCell<VecDeque<ThumbJob>>,
     /// The thumbnails being rendered.
@@ -129,6 +138,9 @@ impl State {
     fn cancel_all_work(&self) {
         let mut cancelled = self.cancelled.borrow_mut();
         if let Some(job) = self.latest.get() {
+            cancelled.insert(job);
+        }
+        if let Some(job) = self.latest_analysis.get() {
             cancelled.insert(job);
         }
         cancelled.extend(self.thumbs_running.borrow().iter().copied());
@@ -168,6 +180,9 @@ pub fn run(builtin: &'static [u8]) {
         latest: Cell::new(None),
         render_busy: Cell::new(false),
         renders_waiting: Cell::new(0),
+        latest_analysis: Cell::new(None),
+        analysis_busy: Cell::new(false),
+        analyses_waiting: Cell::new(0),
         thumbs: RefCell::new(VecDeque::new()),
         thumbs_running: RefCell::new(Vec::new()),
         thumb_pump: Cell::new(false),
@@ -221,6 +236,13 @@ fn handle(state: &Rc<State>, request: Request) {
             }
             state.renders_waiting.set(state.renders_waiting.get() + 1);
             spawn_local(render(state.clone(), job, spec));
+        }
+        Request::Analyze { job, task } => {
+            if let Some(previous) = state.latest_analysis.replace(Some(job)) {
+                state.cancelled.borrow_mut().insert(previous);
+            }
+            state.analyses_waiting.set(state.analyses_waiting.get() + 1);
+            spawn_local(analyze(state.clone(), job, task));
         }
         Request::Thumbnail {
             job,
@@ -400,6 +422,35 @@ async fn render(state: Rc<State>, job: JobId, spec: RenderSpec) {
     state.cancelled.borrow_mut().remove(&job);
 }
 
+async fn analyze(state: Rc<State>, job: JobId, task: AnalysisTask) {
+    // One analysis at a time: a newer request has already cancelled the one running, which
+    // stops at its next batch.
+    while state.analysis_busy.get() {
+        next_macrotask().await;
+    }
+    state.analysis_busy.set(true);
+    let host = WorkerHost {
+        state: state.clone(),
+        defer_to_renders: false,
+    };
+    if state.is_cancelled(job) {
+        state.post(&Response::Cancelled { job, step: 0 });
+    } else {
+        match state.current() {
+            None => state.post(&Response::Error {
+                job: Some(job),
+                message: "no model is loaded".into(),
+            }),
+            Some(AnyEngine::Cpu(e)) => analyses::analyze(&e, job, &task, &host).await,
+            #[cfg(feature = "webgpu")]
+            Some(AnyEngine::Gpu(e)) => analyses::analyze(&e, job, &task, &host).await,
+        }
+    }
+    state.analysis_busy.set(false);
+    state.analyses_waiting.set(state.analyses_waiting.get() - 1);
+    state.cancelled.borrow_mut().remove(&job);
+}
+
 /// Renders queued thumbnails, up to [`THUMB_BATCH`] of one layer at a time, until none wait.
 async fn pump_thumbnails(state: Rc<State>) {
     let host = WorkerHost {
@@ -463,14 +514,17 @@ async fn pump_thumbnails(state: Rc<State>) {
 
 struct WorkerHost {
     state: Rc<State>,
-    /// Thumbnails give way to renders: their yields wait while a render is asked for or runs.
+    /// Thumbnails give way to renders and analyses: their yields wait while one is asked for
+    /// or runs.
     defer_to_renders: bool,
 }
 
 impl Host for WorkerHost {
     async fn yield_now(&self) {
         next_macrotask().await;
-        while self.defer_to_renders && self.state.renders_waiting.get() > 0 {
+        while self.defer_to_renders
+            && (self.state.renders_waiting.get() > 0 || self.state.analyses_waiting.get() > 0)
+        {
             next_macrotask().await;
         }
     }

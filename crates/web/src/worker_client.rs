@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 
 use crate::protocol::{
-    BackendInfo, JobId, ModelInfo, ModelSource, RenderSpec, Request, Response, Rgba, WordScore,
+    AnalysisResult, AnalysisTask, BackendInfo, JobId, ModelInfo, ModelSource, RenderSpec, Request,
+    Response, Rgba, WordScore,
 };
 
 /// Where the worker stands.
@@ -194,6 +195,100 @@ impl RenderView {
     }
 }
 
+/// Where an analysis stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnalysisState {
+    /// Sent, no report yet.
+    Starting,
+    /// Reports are coming in.
+    Running {
+        /// What it does now.
+        stage: String,
+        /// Work done.
+        done: usize,
+        /// Work in all.
+        total: usize,
+    },
+    /// Finished.
+    Done {
+        /// What it found.
+        result: Box<AnalysisResult>,
+        /// Wall time in the worker.
+        elapsed_ms: f64,
+    },
+    /// Stopped on request.
+    Cancelled,
+    /// Failed; the message says why.
+    Failed(String),
+}
+
+impl AnalysisState {
+    /// The value of the view's `data-state` attribute.
+    pub fn attr(&self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Running { .. } => "running",
+            Self::Done { .. } => "done",
+            Self::Cancelled => "cancelled",
+            Self::Failed(_) => "error",
+        }
+    }
+
+    /// Whether the worker may still send reports for it.
+    pub fn is_active(&self) -> bool {
+        matches!(self, Self::Starting | Self::Running { .. })
+    }
+}
+
+/// One analysis as the page shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisView {
+    /// The job the worker works on.
+    pub job: JobId,
+    /// What was asked for.
+    pub task: AnalysisTask,
+    /// Where it stands.
+    pub state: AnalysisState,
+}
+
+impl AnalysisView {
+    /// An analysis just sent.
+    pub fn new(job: JobId, task: AnalysisTask) -> Self {
+        Self {
+            job,
+            task,
+            state: AnalysisState::Starting,
+        }
+    }
+
+    /// Takes in a response; returns whether it changed this analysis. Reports for other jobs,
+    /// and late reports after the analysis ended, are ignored.
+    pub fn apply(&mut self, response: &Response) -> bool {
+        if response.job() != Some(self.job) || !self.state.is_active() {
+            return false;
+        }
+        self.state = match response {
+            Response::AnalysisProgress {
+                stage, done, total, ..
+            } => AnalysisState::Running {
+                stage: stage.clone(),
+                done: *done,
+                total: *total,
+            },
+            Response::Analysis {
+                result, elapsed_ms, ..
+            } => AnalysisState::Done {
+                result: Box::new(result.clone()),
+                elapsed_ms: *elapsed_ms,
+            },
+            Response::Cancelled { .. } => AnalysisState::Cancelled,
+            Response::Error { message, .. } => AnalysisState::Failed(message.clone()),
+            _ => return false,
+        };
+        true
+    }
+}
+
 /// Which thumbnail: model source, layer and unit.
 pub type ThumbKey = (ModelSource, String, usize);
 
@@ -237,6 +332,8 @@ pub struct WorkerClient {
     pub load: RwSignal<LoadState>,
     /// The render shown (the latest one started).
     pub render: RwSignal<Option<RenderView>>,
+    /// The analysis shown (the latest one started).
+    pub analysis: RwSignal<Option<AnalysisView>>,
     /// Thumbnails asked for, by job.
     thumbs: StoredValue<HashMap<JobId, (ThumbKey, RwSignal<Thumb>)>>,
     /// Thumbnails rendered, kept for when the layer is shown again.
@@ -259,6 +356,7 @@ impl WorkerClient {
             wanted: RwSignal::new(ModelSource::Builtin),
             load: RwSignal::new(LoadState::Idle),
             render: RwSignal::new(None),
+            analysis: RwSignal::new(None),
             thumbs: StoredValue::new(HashMap::new()),
             thumb_cache: StoredValue::new(HashMap::new()),
             next_job: StoredValue::new(1),
@@ -404,6 +502,26 @@ impl WorkerClient {
         }
     }
 
+    /// Starts an analysis (the worker cancels the one running); returns its job.
+    pub fn start_analysis(&self, task: AnalysisTask) -> JobId {
+        let job = self.job();
+        self.analysis
+            .set(Some(AnalysisView::new(job, task.clone())));
+        self.send(Request::Analyze { job, task });
+        job
+    }
+
+    /// Asks the worker to stop an analysis.
+    pub fn cancel_analysis(&self, job: JobId) {
+        let active = self.analysis.with_untracked(|a| {
+            a.as_ref()
+                .is_some_and(|a| a.job == job && a.state.is_active())
+        });
+        if active {
+            self.send(Request::Cancel { job });
+        }
+    }
+
     /// Asks for the thumbnail of a unit, shown through `slot` (at once when rendered before).
     pub fn thumbnail(&self, model: &str, layer: &str, unit: usize, slot: RwSignal<Thumb>) {
         let Some(source) = self
@@ -528,11 +646,20 @@ impl WorkerClient {
                 self.load.set(LoadState::Cancelled { source });
             }
             _ => {
-                self.render.update(|r| {
-                    if let Some(r) = r {
-                        r.apply(&response);
-                    }
-                });
+                let analysis = job.is_some()
+                    && self
+                        .analysis
+                        .with_untracked(|a| a.as_ref().map(|a| a.job) == job);
+                if analysis {
+                    self.analysis
+                        .maybe_update(|a| a.as_mut().is_some_and(|a| a.apply(&response)));
+                } else {
+                    self.render.update(|r| {
+                        if let Some(r) = r {
+                            r.apply(&response);
+                        }
+                    });
+                }
             }
         }
     }
@@ -552,6 +679,11 @@ impl WorkerClient {
         self.render.update(|r| {
             if let Some(r) = r.as_mut().filter(|r| r.state.is_active()) {
                 r.state = RenderState::Failed(message.clone());
+            }
+        });
+        self.analysis.update(|a| {
+            if let Some(a) = a.as_mut().filter(|a| a.state.is_active()) {
+                a.state = AnalysisState::Failed(message.clone());
             }
         });
         if let Some((_, source)) = self.load_job() {
@@ -780,6 +912,101 @@ mod tests {
                 image: image(9),
             });
             assert_eq!(c.cached_thumbnail("l", 4), None);
+        });
+    }
+
+    fn task() -> AnalysisTask {
+        AnalysisTask::Families(crate::protocol::FamiliesSpec {
+            model: "m".into(),
+            layer: "l".into(),
+            k: 2,
+            seed: 0,
+            per_concept: 1,
+        })
+    }
+
+    fn families() -> AnalysisResult {
+        AnalysisResult::Families(crate::protocol::FamiliesResult {
+            layer: "l".into(),
+            k: 2,
+            seed: 0,
+            per_concept: 1,
+            families: vec![],
+            flat: vec![],
+        })
+    }
+
+    #[test]
+    fn an_analysis_goes_through_its_states() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let c = WorkerClient::detached();
+            let render = c.start_render(spec());
+            let job = c.start_analysis(task());
+            assert_eq!(
+                c.sent.get_value().last(),
+                Some(&Request::Analyze { job, task: task() })
+            );
+            let state = || c.analysis.get_untracked().unwrap().state;
+            assert_eq!(state(), AnalysisState::Starting);
+            c.receive(Response::AnalysisProgress {
+                job,
+                stage: "drawn probe images".into(),
+                done: 16,
+                total: 60,
+            });
+            assert_eq!(state().attr(), "running");
+            // The render's reports do not touch the analysis, nor the analysis' the render.
+            c.receive(Response::Cancelled {
+                job: render,
+                step: 1,
+            });
+            assert_eq!(state().attr(), "running");
+            assert_eq!(
+                c.render.get_untracked().unwrap().state,
+                RenderState::Cancelled
+            );
+            c.receive(Response::Analysis {
+                job,
+                result: families(),
+                elapsed_ms: 5.0,
+            });
+            assert_eq!(
+                state(),
+                AnalysisState::Done {
+                    result: Box::new(families()),
+                    elapsed_ms: 5.0
+                }
+            );
+            // Nothing changes a finished analysis; a cancel is not sent for it.
+            c.receive(Response::Cancelled { job, step: 0 });
+            assert_eq!(state().attr(), "done");
+            let sent = c.sent.get_value().len();
+            c.cancel_analysis(job);
+            assert_eq!(c.sent.get_value().len(), sent);
+            // A newer analysis replaces it; cancelling it sends a Cancel; a stale answer of
+            // the old one is ignored.
+            let newer = c.start_analysis(task());
+            c.cancel_analysis(newer);
+            assert_eq!(
+                c.sent.get_value().last(),
+                Some(&Request::Cancel { job: newer })
+            );
+            c.receive(Response::Analysis {
+                job,
+                result: families(),
+                elapsed_ms: 1.0,
+            });
+            assert_eq!(state(), AnalysisState::Starting);
+            c.receive(Response::Error {
+                job: Some(newer),
+                message: "unknown layer".into(),
+            });
+            assert_eq!(state(), AnalysisState::Failed("unknown layer".into()));
+            // A dead worker ends the analysis running.
+            c.start_analysis(task());
+            c.fail("the model worker crashed".into());
+            assert_eq!(state().attr(), "error");
         });
     }
 

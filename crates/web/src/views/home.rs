@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::protocol::{ModelInfo, ModelSource};
-use crate::route::Route;
+use crate::route::{AttackParams, FamiliesParams, MultimodalParams, Route};
 
 use super::notice::megabytes;
 
@@ -45,6 +45,45 @@ pub fn Home(
     } else {
         "no tokenizer came with these weights, so there is no word probe".to_string()
     };
+    let analyses = super::default_layer(&info).map(|layer| {
+        let model = info.name.clone();
+        let multimodal = Route::Multimodal {
+            model: model.clone(),
+            layer: layer.clone(),
+            params: MultimodalParams::default(),
+        }
+        .href(src.as_deref());
+        let families = Route::Families {
+            model: model.clone(),
+            layer: layer.clone(),
+            params: FamiliesParams::default(),
+        }
+        .href(src.as_deref());
+        let attack = Route::Attack {
+            model,
+            params: AttackParams::default(),
+        }
+        .href(src.as_deref());
+        view! {
+            <h2>"Analyses"</h2>
+            <ul class="layers" id="analyses">
+                <li>
+                    <a id="home-multimodal" href=multimodal>"Multimodal neurons"</a>
+                    <span class="muted">
+                        {format!("units of {layer} that pick out a concept drawn and written")}
+                    </span>
+                </li>
+                <li>
+                    <a id="home-families" href=families>"Neuron families"</a>
+                    <span class="muted">{format!("units of {layer} grouped by concept")}</span>
+                </li>
+                <li>
+                    <a id="home-attack" href=attack>"Typographic attack"</a>
+                    <span class="muted">"write a word on a drawing, watch the label change"</span>
+                </li>
+            </ul>
+        }
+    });
     view! {
         <section class="card model">
             <h1 id="model-name">{info.name.clone()}</h1>
@@ -52,6 +91,7 @@ pub fn Home(
             <p class="muted source" id="model-source">{origin} " · " {words}</p>
             <h2>"Image-tower layers"</h2>
             <ul class="layers" id="layers">{rows}</ul>
+            {analyses}
         </section>
         <OpenModel current=info.source.clone()/>
     }

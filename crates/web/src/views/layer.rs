@@ -7,7 +7,7 @@ use leptos::html;
 use leptos::prelude::*;
 
 use crate::protocol::{ModelInfo, Rgba};
-use crate::route::{RenderParams, Route};
+use crate::route::{FamiliesParams, MultimodalParams, RenderParams, Route};
 use crate::worker_client::{Thumb, WorkerClient};
 
 /// A layer of the loaded model (the link was checked).
@@ -111,6 +111,18 @@ pub fn LayerPage(
         });
     }
 
+    let multimodal_href = Route::Multimodal {
+        model: info.name.clone(),
+        layer: layer.clone(),
+        params: MultimodalParams::default(),
+    }
+    .href(src.as_deref());
+    let families_href = Route::Families {
+        model: info.name.clone(),
+        layer: layer.clone(),
+        params: FamiliesParams::default(),
+    }
+    .href(src.as_deref());
     view! {
         <section class="card layer">
             <nav class="crumbs">
@@ -127,6 +139,12 @@ pub fn LayerPage(
                     l.units,
                     crate::engine::THUMB_STEPS
                 )}
+            </p>
+            <p class="view-links" id="layer-views">
+                "Analyses of this layer: "
+                <a id="layer-multimodal" href=multimodal_href>"multimodal neurons"</a>
+                " · "
+                <a id="layer-families" href=families_href>"neuron families"</a>
             </p>
             <div class="units" id="units" node_ref=grid data-units=l.units>{cells}</div>
         </section>

@@ -1,20 +1,30 @@
 //! What the page shows for each route. Views wait for the model, check links against it and
 //! say in words what is wrong with a link that cannot be followed.
 
+mod analysis;
+mod attack;
+mod families;
 mod home;
 mod layer;
+mod lesion;
+mod multimodal;
 mod neuron;
 mod notice;
 
 use leptos::prelude::*;
 
+pub use analysis::{check_model, check_units, default_layer};
+pub use attack::AttackPage;
+pub use families::FamiliesPage;
 pub use home::{Home, OpenModel};
 pub use layer::LayerPage;
+pub use lesion::LesionPage;
+pub use multimodal::MultimodalPage;
 pub use neuron::{NeuronCard, check_neuron};
 pub use notice::{BackendNote, LoadPanel, Message};
 
 use crate::protocol::ModelInfo;
-use crate::route::Route;
+use crate::route::{AttackParams, Route};
 use crate::worker_client::WorkerClient;
 
 /// The main area of the full page for a route.
@@ -41,7 +51,48 @@ pub fn full(route: Route) -> AnyView {
                 Err(text) => view! { <Message text/> }.into_any(),
             }
         }),
+        Route::Multimodal {
+            model,
+            layer,
+            params,
+        } => with_model(false, move |info| {
+            match check_layer(&info, &model, &layer) {
+                Ok(()) => view! { <MultimodalPage info layer=layer.clone() params/> }.into_any(),
+                Err(text) => view! { <Message text/> }.into_any(),
+            }
+        }),
+        Route::Families {
+            model,
+            layer,
+            params,
+        } => with_model(false, move |info| {
+            match check_layer(&info, &model, &layer) {
+                Ok(()) => view! { <FamiliesPage info layer=layer.clone() params/> }.into_any(),
+                Err(text) => view! { <Message text/> }.into_any(),
+            }
+        }),
+        Route::Lesion { model, params } => with_model(false, move |info| {
+            match check_units(&info, &model, &params.layer, &params.units) {
+                Ok(()) => view! { <LesionPage info params=params.clone()/> }.into_any(),
+                Err(text) => view! { <Message text/> }.into_any(),
+            }
+        }),
+        Route::Attack { model, params } => with_model(false, move |info| {
+            match check_attack(&info, &model, &params) {
+                Ok(()) => view! { <AttackPage info params=params.clone()/> }.into_any(),
+                Err(text) => view! { <Message text/> }.into_any(),
+            }
+        }),
         Route::Invalid { message } => view! { <Message text=message/> }.into_any(),
+    }
+}
+
+/// Checks an attack link against the model; `Err` says what is wrong.
+pub fn check_attack(info: &ModelInfo, model: &str, params: &AttackParams) -> Result<(), String> {
+    check_model(info, model)?;
+    match &params.layer {
+        Some(layer) => check_layer(info, model, layer),
+        None => Ok(()),
     }
 }
 
@@ -99,12 +150,7 @@ fn with_model(
 
 /// Checks a layer link against the model; `Err` says what is wrong.
 pub fn check_layer(info: &ModelInfo, model: &str, layer: &str) -> Result<(), String> {
-    if model != info.name {
-        return Err(format!(
-            "There is no model `{model}` here: this page runs `{}`.",
-            info.name
-        ));
-    }
+    check_model(info, model)?;
     if info.layer(layer).is_some() {
         return Ok(());
     }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use leptos::html;
 use leptos::prelude::*;
 
-use crate::protocol::{ModelInfo, RenderSpec, UnitObjective};
-use crate::route::{RenderParams, Route};
+use crate::protocol::{Ablation, ModelInfo, RenderSpec, UnitObjective};
+use crate::route::{DEFAULT_PER_CONCEPT, LesionParams, MultimodalParams, RenderParams, Route};
 use crate::worker_client::{RenderState, RenderView, Words, WorkerClient};
 
 use super::check_layer;
@@ -136,6 +136,32 @@ pub fn NeuronCard(
             <a class="open-full" id="open-full" href=full_href.clone() target="_blank" rel="noopener">
                 "Open in modalscope ↗"
             </a>
+        }
+    });
+    let analyses = (!embed).then(|| {
+        let lesion = Route::Lesion {
+            model: spec.model.clone(),
+            params: LesionParams {
+                layer: spec.layer.clone(),
+                units: vec![spec.unit],
+                ablation: Ablation::Zero,
+                per_concept: DEFAULT_PER_CONCEPT,
+                concept: None,
+            },
+        }
+        .href(src.as_deref());
+        let multimodal = Route::Multimodal {
+            model: spec.model.clone(),
+            layer: spec.layer.clone(),
+            params: MultimodalParams::default(),
+        }
+        .href(src.as_deref());
+        view! {
+            <p class="view-links small" id="neuron-views">
+                <a id="neuron-lesion" href=lesion>"Lesion this unit"</a>
+                " (zero-shot accuracy per concept without it) · "
+                <a id="neuron-multimodal" href=multimodal>"multimodal neurons of this layer"</a>
+            </p>
         }
     });
     let crumbs = (!embed).then(|| {
@@ -321,6 +347,7 @@ pub fn NeuronCard(
             {embed_box}
             <p class="settings muted">{settings}</p>
             {open_full}
+            {analyses}
             {words}
             {link}
             {form}
