@@ -60,7 +60,7 @@ fn best_per_concept(
 }
 
 #[test]
-#[ignore = "not reached yet: best on the shipped model is ladder, vision.blocks.3.mlp unit 332, AUROC drawn 0.971 / written 0.825"]
+#[ignore = "not reached yet: best on the shipped model is bolt, vision.blocks.3.mlp unit 53, AUROC drawn 0.858 / written 0.838"]
 fn multimodal_neurons_reach_auroc_above_0_9_drawn_and_written_for_five_concepts() {
     let s = study();
     let probe = s.probe_sets(PROBE);
@@ -108,7 +108,7 @@ fn multimodal_neurons_reach_auroc_above_0_9_drawn_and_written_for_five_concepts(
 }
 
 #[test]
-#[ignore = "not reached yet: on the shipped model silencing the top 5 units of ladder, key or eye changes no accuracy"]
+#[ignore = "not reached yet: on the shipped model silencing the top 5 units of bolt or envelope changes no accuracy, of key 6.2 points"]
 fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
     let s = study();
     let probe = s.probe_sets(PROBE);
@@ -167,7 +167,7 @@ fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
 }
 
 #[test]
-#[ignore = "not reached yet: on the shipped model 8.8 % of attacked images flip to the written word, no concept most of the time"]
+#[ignore = "not reached yet: on the shipped model 12.9 % of attacked images flip to the written word, no concept most of the time"]
 fn typographic_attacks_flip_most_concepts_to_the_written_word() {
     let s = study();
     let report = s.attack(EVAL, None).unwrap();
