@@ -106,52 +106,109 @@ pub fn export_examples<B: Backend>(
     survey: &Survey,
 ) -> Result<Vec<ExportFile>> {
     let pre = Preprocessor::for_config(clip.config());
-    // Every image some example refers to, in id order, with its new index.
-    let mut used: BTreeMap<u32, u32> = BTreeMap::new();
-    for l in &survey.layers {
-        for u in 0..l.top.neurons() {
-            for e in l.examples(u) {
-                used.insert(e.image, 0);
-            }
-        }
-    }
-    for (new, v) in used.values_mut().enumerate() {
-        *v = new as u32;
-    }
-    let mut files = Vec::new();
-    let mut images = Vec::with_capacity(used.len());
-    // Per layer, per image: the positions-major activation `[positions x channels]`.
-    let mut maps: Vec<BTreeMap<u32, Vec<f32>>> = vec![BTreeMap::new(); survey.layers.len()];
+    let crops = example_images(&pre, set, survey)?;
     let layer_names: Vec<String> = survey.layers.iter().map(|l| l.layer.clone()).collect();
-    for &id in used.keys() {
-        let img = set.load(id as usize).map_err(|s| {
-            SurveyError::Export(format!("the image set changed since the pass: {s}"))
-        })?;
-        let crop = pre.resize_and_crop(&img);
-        let file = format!("images/{}.png", used[&id]);
-        files.push(ExportFile {
-            path: file.clone(),
-            bytes: png(&crop)?,
-        });
-        images.push(ImageRef {
-            name: survey.names[id as usize].clone(),
-            file,
-        });
-        let x = pre.batch::<B>(&[crop], &clip.device());
+    let mut acts = Vec::with_capacity(crops.len());
+    for (_, crop) in &crops {
+        let x = pre.batch::<B>(std::slice::from_ref(crop), &clip.device());
         let mut cap = Capture::only(layer_names.clone());
         clip.encode_image_with(x, &mut cap);
-        for (li, name) in layer_names.iter().enumerate() {
+        let mut per_layer = Vec::with_capacity(layer_names.len());
+        for name in &layer_names {
             let act = cap
                 .get(name)
                 .ok_or_else(|| SurveyError::Export(format!("the model did not record `{name}`")))?;
-            let values: Vec<f32> = act
-                .positions()
-                .into_data()
-                .convert::<f32>()
-                .into_vec()
-                .map_err(|e| SurveyError::Export(format!("{e:?}")))?;
-            maps[li].insert(id, values);
+            per_layer.push(
+                act.positions()
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec()
+                    .map_err(|e| SurveyError::Export(format!("{e:?}")))?,
+            );
         }
+        acts.push(per_layer);
+    }
+    examples_files(survey, &crops, &acts)
+}
+
+/// Every image some example of `survey` refers to, in id order: its id and the crop the
+/// model saw (the first half of [`export_examples`], for callers that run the model
+/// themselves).
+pub fn example_images(
+    pre: &Preprocessor,
+    set: &ImageSet,
+    survey: &Survey,
+) -> Result<Vec<(u32, RgbImage)>> {
+    let mut used = std::collections::BTreeSet::new();
+    for l in &survey.layers {
+        for u in 0..l.top.neurons() {
+            used.extend(l.examples(u).into_iter().map(|e| e.image));
+        }
+    }
+    used.into_iter()
+        .map(|id| {
+            let img = set.load(id as usize).map_err(|s| {
+                SurveyError::Export(format!("the image set changed since the pass: {s}"))
+            })?;
+            Ok((id, pre.resize_and_crop(&img)))
+        })
+        .collect()
+}
+
+/// A unit's activation map on one image as bytes, scaled so 255 is `score` (negative values
+/// are 0): `acts` holds the image's `[positions x channels]` values, positions-major.
+pub fn map_bytes(acts: &[f32], channels: usize, unit: usize, score: f32) -> Vec<u8> {
+    let p = acts.len() / channels.max(1);
+    (0..p)
+        .map(|q| {
+            let v = acts[q * channels + unit];
+            if score > 0.0 {
+                (v / score * 255.0).round().clamp(0.0, 255.0) as u8
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// The second half of [`export_examples`]: the files from the crops of
+/// [`example_images`] and, per crop and per layer of `survey` (in order), the image's
+/// activations `[positions x channels]`, positions-major.
+pub fn examples_files(
+    survey: &Survey,
+    crops: &[(u32, RgbImage)],
+    acts: &[Vec<Vec<f32>>],
+) -> Result<Vec<ExportFile>> {
+    if acts.len() != crops.len() || acts.iter().any(|a| a.len() != survey.layers.len()) {
+        return Err(SurveyError::Export(format!(
+            "activations of {} images for {} crops and {} layers",
+            acts.len(),
+            crops.len(),
+            survey.layers.len()
+        )));
+    }
+    // New index of each used image id.
+    let index: BTreeMap<u32, u32> = crops
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i as u32))
+        .collect();
+    let mut files = Vec::with_capacity(crops.len() + 1);
+    let mut images = Vec::with_capacity(crops.len());
+    for (i, (id, crop)) in crops.iter().enumerate() {
+        let file = format!("images/{i}.png");
+        files.push(ExportFile {
+            path: file.clone(),
+            bytes: png(crop)?,
+        });
+        images.push(ImageRef {
+            name: survey
+                .names
+                .get(*id as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("image {id}")),
+            file,
+        });
     }
     let mut layers = Vec::with_capacity(survey.layers.len());
     for (li, l) in survey.layers.iter().enumerate() {
@@ -161,28 +218,19 @@ pub fn export_examples<B: Backend>(
                 l.examples(u)
                     .into_iter()
                     .map(|e| {
-                        let acts = &maps[li][&e.image];
-                        let p = acts.len() / c;
-                        let map = (0..p)
-                            .map(|q| {
-                                let v = acts[q * c + u];
-                                if e.score > 0.0 {
-                                    (v / e.score * 255.0).round().clamp(0.0, 255.0) as u8
-                                } else {
-                                    0
-                                }
-                            })
-                            .collect();
-                        ExampleDoc {
-                            image: used[&e.image],
+                        let i = *index.get(&e.image).ok_or_else(|| {
+                            SurveyError::Export(format!("no crop of image {}", e.image))
+                        })?;
+                        Ok(ExampleDoc {
+                            image: i,
                             score: e.score,
                             position: e.position,
-                            map,
-                        }
+                            map: map_bytes(&acts[i as usize][li], c, u, e.score),
+                        })
                     })
-                    .collect()
+                    .collect::<Result<Vec<_>>>()
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         layers.push(LayerDoc {
             layer: l.layer.clone(),
             grid: l.grid,

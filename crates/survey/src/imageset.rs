@@ -158,6 +158,52 @@ impl ImageSet {
         &self.names[index]
     }
 
+    /// Checks item `index` without decoding its pixels: the format and the size its header
+    /// gives. A file that passes may still turn out corrupt when [`ImageSet::load`] decodes
+    /// it; one that fails would be skipped by the pass for the reason given.
+    pub fn probe(&self, index: usize) -> std::result::Result<(), Skipped> {
+        let name = &self.names[index];
+        let skip = |reason: String| Skipped {
+            name: name.clone(),
+            reason,
+        };
+        if is_hidden(name) {
+            return Err(skip("hidden or system file".into()));
+        }
+        match &self.source {
+            Source::Files(files) => probe_bytes(&files[index].1).map_err(skip),
+            Source::Zip { .. } | Source::Paths(_) => {
+                let bytes = self.bytes(index).map_err(skip)?;
+                probe_bytes(&bytes).map_err(skip)
+            }
+            Source::Generated { .. } => Ok(()),
+        }
+    }
+
+    /// The raw bytes of a zip entry or a file on disk.
+    fn bytes(&self, index: usize) -> std::result::Result<Vec<u8>, String> {
+        match &self.source {
+            Source::Files(files) => Ok(files[index].1.clone()),
+            Source::Zip { archive, names } => {
+                let mut zip = zip::ZipArchive::new(Cursor::new(archive))
+                    .map_err(|e| format!("unreadable archive entry: {e}"))?;
+                let mut entry = zip
+                    .by_name(&names[index])
+                    .map_err(|e| format!("unreadable archive entry: {e}"))?;
+                if entry.size() > MAX_DECODED_BYTES {
+                    return Err(format!("too large ({} bytes)", entry.size()));
+                }
+                let mut bytes = Vec::with_capacity(entry.size() as usize);
+                entry
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| format!("unreadable archive entry: {e}"))?;
+                Ok(bytes)
+            }
+            Source::Paths(paths) => std::fs::read(&paths[index]).map_err(|e| e.to_string()),
+            Source::Generated { .. } => Err("a generated image has no file".into()),
+        }
+    }
+
     /// Decodes item `index` to RGB, or says why it is skipped.
     pub fn load(&self, index: usize) -> std::result::Result<RgbImage, Skipped> {
         let name = &self.names[index];
@@ -165,33 +211,13 @@ impl ImageSet {
             name: name.clone(),
             reason,
         };
-        if name
-            .rsplit('/')
-            .next()
-            .is_some_and(|base| IGNORED_PREFIXES.iter().any(|p| base.starts_with(p)))
-            || name.starts_with("__MACOSX")
-        {
+        if is_hidden(name) {
             return Err(skip("hidden or system file".into()));
         }
         match &self.source {
             Source::Files(files) => decode(&files[index].1).map_err(skip),
-            Source::Zip { archive, names } => {
-                let mut zip = zip::ZipArchive::new(Cursor::new(archive))
-                    .map_err(|e| skip(format!("unreadable archive entry: {e}")))?;
-                let mut entry = zip
-                    .by_name(&names[index])
-                    .map_err(|e| skip(format!("unreadable archive entry: {e}")))?;
-                if entry.size() > MAX_DECODED_BYTES {
-                    return Err(skip(format!("too large ({} bytes)", entry.size())));
-                }
-                let mut bytes = Vec::with_capacity(entry.size() as usize);
-                entry
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| skip(format!("unreadable archive entry: {e}")))?;
-                decode(&bytes).map_err(skip)
-            }
-            Source::Paths(paths) => {
-                let bytes = std::fs::read(&paths[index]).map_err(|e| skip(e.to_string()))?;
+            Source::Zip { .. } | Source::Paths(_) => {
+                let bytes = self.bytes(index).map_err(skip)?;
                 decode(&bytes).map_err(skip)
             }
             Source::Generated { generator, count } => {
@@ -200,6 +226,68 @@ impl ImageSet {
             }
         }
     }
+}
+
+/// Whether a file is hidden or a system file (dot files, macOS resource forks).
+fn is_hidden(name: &str) -> bool {
+    name.rsplit('/')
+        .next()
+        .is_some_and(|base| IGNORED_PREFIXES.iter().any(|p| base.starts_with(p)))
+        || name.starts_with("__MACOSX")
+}
+
+/// The file entries of a zip archive, `(path, bytes)` in archive order (directories are not
+/// entries), e.g. to add a dropped archive's images to other files. Entries larger than the
+/// decoding limit are refused.
+pub fn zip_entries(archive: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut zip =
+        zip::ZipArchive::new(Cursor::new(archive)).map_err(|e| SurveyError::Zip(e.to_string()))?;
+    let mut out = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| SurveyError::Zip(e.to_string()))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = entry.name().to_string();
+        if entry.size() > MAX_DECODED_BYTES {
+            return Err(SurveyError::Zip(format!(
+                "`{name}` is too large ({} bytes)",
+                entry.size()
+            )));
+        }
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| SurveyError::Zip(format!("`{name}`: {e}")))?;
+        out.push((name, bytes));
+    }
+    Ok(out)
+}
+
+/// Checks bytes as [`ImageSet::probe`] does: a known image format whose header gives a size
+/// within the limits.
+fn probe_bytes(bytes: &[u8]) -> std::result::Result<(), String> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("unreadable: {e}"))?;
+    let Some(format) = reader.format() else {
+        return Err("not an image".into());
+    };
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| format!("corrupt {format:?} image: {e}"))?;
+    if w == 0 || h == 0 {
+        return Err("the image has no pixels".into());
+    }
+    if w > MAX_SIDE || h > MAX_SIDE || u64::from(w) * u64::from(h) * 4 > MAX_DECODED_BYTES {
+        return Err(format!(
+            "too large to decode (more than {MAX_SIDE} px a side or {} MiB)",
+            MAX_DECODED_BYTES >> 20
+        ));
+    }
+    Ok(())
 }
 
 /// Decodes PNG, JPEG, GIF, WebP or BMP bytes with size limits, so a huge or hostile image
@@ -303,6 +391,49 @@ mod tests {
         assert_eq!(set.load(1).unwrap_err().reason, "not an image");
         let err = ImageSet::from_zip(b"PK not really".to_vec()).unwrap_err();
         assert!(err.to_string().contains("zip"), "{err}");
+    }
+
+    #[test]
+    fn probing_reads_headers_only_and_agrees_with_loading() {
+        let mut truncated = png(20, 20);
+        truncated.truncate(40);
+        let set = ImageSet::from_files([
+            ("a.png".to_string(), png(3, 4)),
+            ("b.txt".to_string(), b"hello".to_vec()),
+            ("c.png".to_string(), truncated),
+            ("._d.png".to_string(), png(2, 2)),
+        ]);
+        // Ordered by name: the hidden file first.
+        assert!(set.probe(0).unwrap_err().reason.contains("hidden"));
+        assert_eq!(set.probe(1), Ok(()));
+        assert_eq!(set.probe(2).unwrap_err().reason, "not an image");
+        assert!(set.probe(3).is_err() && set.load(3).is_err());
+        assert_eq!(ImageSet::generated(2, 16, 1).unwrap().probe(1), Ok(()));
+    }
+
+    #[test]
+    fn zip_entries_are_read_whole() {
+        let mut buf = Vec::new();
+        {
+            let mut w = zip::ZipWriter::new(Cursor::new(&mut buf));
+            let opts = zip::write::SimpleFileOptions::default();
+            w.add_directory("d/", opts).unwrap();
+            w.start_file("d/x.png", opts).unwrap();
+            std::io::Write::write_all(&mut w, &png(2, 3)).unwrap();
+            w.start_file("y.txt", opts).unwrap();
+            std::io::Write::write_all(&mut w, b"text").unwrap();
+            w.finish().unwrap();
+        }
+        let entries = zip_entries(&buf).unwrap();
+        let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, ["d/x.png", "y.txt"]);
+        assert_eq!(entries[1].1, b"text");
+        assert!(
+            zip_entries(b"PK nothing")
+                .unwrap_err()
+                .to_string()
+                .contains("zip")
+        );
     }
 
     #[test]

@@ -9,14 +9,16 @@ pub mod export;
 pub mod imageset;
 pub mod pass;
 
-pub use atlas::{AtlasConfig, Icon, IconConfig, build_atlas, centre_alignment, render_icons};
+pub use atlas::{
+    AtlasConfig, Icon, IconConfig, build_atlas, cell_objective, centre_alignment, render_icons,
+};
 pub use error::{Result, SurveyError};
 pub use export::{
-    ExamplesDoc, ExportFile, Imported, Manifest, export_atlas, export_examples, import,
-    manifest_file, write_dir, zip_files,
+    ExamplesDoc, ExportFile, Imported, Manifest, example_images, examples_files, export_atlas,
+    export_examples, import, manifest_file, map_bytes, write_dir, zip_files,
 };
-pub use imageset::{ImageSet, Skipped, decode};
+pub use imageset::{ImageSet, Skipped, decode, zip_entries};
 pub use pass::{
-    LayerExamples, Pass, PassConfig, PassProgress, Samples, Sampling, Survey, activation_map,
-    check_image_layer, survey,
+    Batch, HostActivation, LayerExamples, Pass, PassConfig, PassProgress, Samples, Sampling,
+    Survey, activation_map, check_image_layer, summary_line, survey,
 };

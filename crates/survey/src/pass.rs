@@ -103,6 +103,33 @@ pub struct PassProgress {
     pub skipped: usize,
 }
 
+/// Images of a pass ready for the model, as [`Pass::next_batch`] gives them.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Their ids (indices into the image set).
+    pub ids: Vec<u32>,
+    /// The images, resized and cropped to the model's input.
+    pub images: Vec<image::RgbImage>,
+}
+
+impl Batch {
+    /// Whether the batch holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// One layer's activations for a batch of images, read back to the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostActivation {
+    /// The layer's spatial grid `[rows, cols]` (`[1, 1]` when pooled).
+    pub grid: [usize; 2],
+    /// `[images, positions, channels]`.
+    pub dims: [usize; 3],
+    /// The values in that order (positions-major per image).
+    pub values: Vec<f32>,
+}
+
 /// What a finished pass found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Survey {
@@ -126,23 +153,25 @@ impl Survey {
 
     /// One line for a status bar: images used and files skipped (with a few reasons).
     pub fn summary(&self) -> String {
-        let mut s = format!(
-            "{} image{}",
-            self.images,
-            if self.images == 1 { "" } else { "s" }
-        );
-        if !self.skipped.is_empty() {
-            let some: Vec<String> = self.skipped.iter().take(3).map(|k| k.to_string()).collect();
-            s += &format!(
-                "; {} file{} skipped ({}{})",
-                self.skipped.len(),
-                if self.skipped.len() == 1 { "" } else { "s" },
-                some.join("; "),
-                if self.skipped.len() > 3 { "; ..." } else { "" }
-            );
-        }
-        s
+        summary_line(self.images, &self.skipped)
     }
+}
+
+/// One line for a status bar: `images` used and the files `skipped` (with a few reasons), as
+/// [`Survey::summary`] writes it.
+pub fn summary_line(images: usize, skipped: &[Skipped]) -> String {
+    let mut s = format!("{} image{}", images, if images == 1 { "" } else { "s" });
+    if !skipped.is_empty() {
+        let some: Vec<String> = skipped.iter().take(3).map(|k| k.to_string()).collect();
+        s += &format!(
+            "; {} file{} skipped ({}{})",
+            skipped.len(),
+            if skipped.len() == 1 { "" } else { "s" },
+            some.join("; "),
+            if skipped.len() > 3 { "; ..." } else { "" }
+        );
+    }
+    s
 }
 
 /// A pass in progress, advanced one batch at a time so callers can report and cancel.
@@ -215,46 +244,94 @@ impl Pass {
 
     /// Decodes and runs the next batch of images.
     pub fn step<B: Backend>(&mut self, clip: &Clip<B>) -> Result<PassProgress> {
-        let mut ids = Vec::with_capacity(self.config.batch);
-        let mut images = Vec::with_capacity(self.config.batch);
-        while images.len() < self.config.batch && self.next < self.set.len() {
-            let i = self.next;
-            self.next += 1;
-            match self.set.load(i) {
-                Ok(img) => {
-                    images.push(self.pre.resize_and_crop(&img));
-                    ids.push(i as u32);
-                }
-                Err(skip) => self.skipped.push(skip),
-            }
-        }
-        if !images.is_empty() {
-            self.record(clip, &ids, &images)?;
-            self.images += images.len();
+        let batch = self.next_batch();
+        if !batch.is_empty() {
+            let device = clip.device();
+            let x = self.pre.batch::<B>(&batch.images, &device);
+            let wanted = self.capture_layers();
+            let mut cap = Capture::only(wanted.clone());
+            clip.encode_image_with(x, &mut cap);
+            let acts = wanted
+                .iter()
+                .map(|l| recorded(&cap, l))
+                .collect::<Result<Vec<_>>>()?;
+            self.record_batch(&batch.ids, &acts)?;
         }
         Ok(self.progress())
     }
 
-    fn record<B: Backend>(
-        &mut self,
-        clip: &Clip<B>,
-        ids: &[u32],
-        images: &[image::RgbImage],
-    ) -> Result<()> {
-        let device = clip.device();
-        let x = self.pre.batch::<B>(images, &device);
+    /// Decodes the next batch (up to the batch size of images; files that are not images are
+    /// recorded as skipped), resized and cropped for the model. Empty once the set is done.
+    ///
+    /// With [`Pass::capture_layers`] and [`Pass::record_batch`] this is [`Pass::step`] for
+    /// callers that run the model themselves, e.g. reading results back asynchronously.
+    pub fn next_batch(&mut self) -> Batch {
+        let mut batch = Batch {
+            ids: Vec::with_capacity(self.config.batch),
+            images: Vec::with_capacity(self.config.batch),
+        };
+        while batch.images.len() < self.config.batch && self.next < self.set.len() {
+            let i = self.next;
+            self.next += 1;
+            match self.set.load(i) {
+                Ok(img) => {
+                    batch.images.push(self.pre.resize_and_crop(&img));
+                    batch.ids.push(i as u32);
+                }
+                Err(skip) => self.skipped.push(skip),
+            }
+        }
+        batch
+    }
+
+    /// The layers a forward pass must record for [`Pass::record_batch`], in its order.
+    pub fn capture_layers(&self) -> Vec<String> {
         let mut wanted = self.config.layers.clone();
         if let Some(s) = &self.config.sampling {
             wanted.push(s.layer.clone());
         }
-        let mut cap = Capture::only(wanted);
-        clip.encode_image_with(x, &mut cap);
+        wanted
+    }
+
+    /// Records one batch's activations, read back by the caller: `acts[i]` belongs to layer
+    /// `i` of [`Pass::capture_layers`], its rows to the images `ids` in order.
+    pub fn record_batch(&mut self, ids: &[u32], acts: &[HostActivation]) -> Result<PassProgress> {
+        let wanted = self.capture_layers();
+        if acts.len() != wanted.len() {
+            return Err(SurveyError::Layer(format!(
+                "{} activations given for {} layers",
+                acts.len(),
+                wanted.len()
+            )));
+        }
+        for (a, layer) in acts.iter().zip(&wanted) {
+            let [b, p, c] = a.dims;
+            if b != ids.len() || a.values.len() != b * p * c {
+                return Err(SurveyError::Layer(format!(
+                    "the activations of `{layer}` have shape {:?} ({} values) for {} images",
+                    a.dims,
+                    a.values.len(),
+                    ids.len()
+                )));
+            }
+        }
+        self.record(ids, acts)?;
+        self.images += ids.len();
+        Ok(self.progress())
+    }
+
+    fn record(&mut self, ids: &[u32], acts: &[HostActivation]) -> Result<()> {
         for (li, layer) in self.config.layers.iter().enumerate() {
-            let (grid, [b, p, c], values) = recorded(&cap, layer)?;
+            let HostActivation {
+                grid,
+                dims: [b, p, c],
+                values,
+            } = &acts[li];
+            let (b, p, c) = (*b, *p, *c);
             if self.layers.len() <= li {
                 self.layers.push(LayerExamples {
                     layer: layer.clone(),
-                    grid,
+                    grid: *grid,
                     top: TopK::new(c, self.config.k),
                 });
             }
@@ -270,7 +347,12 @@ impl Pass {
             }
         }
         if let Some(s) = self.config.sampling.clone() {
-            let (_, [b, p, c], values) = recorded(&cap, &s.layer)?;
+            let HostActivation {
+                dims: [b, p, c],
+                values,
+                ..
+            } = &acts[self.config.layers.len()];
+            let (b, p, c) = (*b, *p, *c);
             let samples = self.samples.get_or_insert_with(|| Samples {
                 layer: s.layer.clone(),
                 dim: c,
@@ -375,7 +457,11 @@ pub fn activation_map<B: Backend>(
     let x = pre.batch::<B>(&[pre.resize_and_crop(image)], &clip.device());
     let mut cap = Capture::only([layer]);
     clip.encode_image_with(x, &mut cap);
-    let (grid, [_, p, c], values) = recorded(&cap, layer)?;
+    let HostActivation {
+        grid,
+        dims: [_, p, c],
+        values,
+    } = recorded(&cap, layer)?;
     if unit >= c {
         return Err(SurveyError::Layer(format!(
             "`{layer}` has {c} units; there is no unit {unit}"
@@ -384,12 +470,8 @@ pub fn activation_map<B: Backend>(
     Ok((grid, (0..p).map(|q| values[q * c + unit]).collect()))
 }
 
-/// A recorded layer's spatial positions on the host: its grid, `[batch, positions,
-/// channels]` and the values in that order.
-fn recorded<B: Backend>(
-    cap: &Capture<B>,
-    layer: &str,
-) -> Result<([usize; 2], [usize; 3], Vec<f32>)> {
+/// A recorded layer's spatial positions on the host.
+fn recorded<B: Backend>(cap: &Capture<B>, layer: &str) -> Result<HostActivation> {
     let act = cap
         .get(layer)
         .ok_or_else(|| SurveyError::Layer(format!("the model did not record `{layer}`")))?;
@@ -401,5 +483,5 @@ fn recorded<B: Backend>(
         .convert::<f32>()
         .into_vec()
         .map_err(|e| SurveyError::Layer(format!("{e:?}")))?;
-    Ok((grid, dims, values))
+    Ok(HostActivation { grid, dims, values })
 }
