@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
 import { chromium } from "playwright-core";
 import { serve } from "./server.mjs";
+import { surveyFiles, surveyScenarios } from "./survey.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
@@ -51,10 +52,10 @@ const BASE_FLAGS = [
 // What Chromium needs to offer WebGPU without a GPU: a SwiftShader (CPU) adapter.
 export const WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"];
 
-class Failure extends Error {}
+export class Failure extends Error {}
 let cpuNeuronHash;
 let cpuAttackProbs;
-function check(ok, message) {
+export function check(ok, message) {
   if (!ok) throw new Failure(message);
 }
 
@@ -78,7 +79,7 @@ export async function launch(extra) {
 }
 
 /** A fresh page that records uncaught errors and console errors. */
-async function newPage(context) {
+export async function newPage(context) {
   const page = await context.newPage();
   page.problems = [];
   page.consoleLines = [];
@@ -90,14 +91,14 @@ async function newPage(context) {
 }
 
 /** Pixels of a canvas (the feature visualization by default). */
-async function canvasPixels(page, selector = "#fv-canvas") {
+export async function canvasPixels(page, selector = "#fv-canvas") {
   return page.$eval(selector, (c) => {
     const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
     return { width: c.width, height: c.height, data: Array.from(d) };
   });
 }
 
-function pixelStats({ width, height, data }) {
+export function pixelStats({ width, height, data }) {
   let min = 255;
   let max = 0;
   let opaque = 0;
@@ -927,6 +928,7 @@ const scenarios = [
       await page.close();
     },
   },
+  ...surveyScenarios(ROOT),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -965,6 +967,8 @@ export function testModels() {
     "half.msb": { body: builtin.subarray(0, Math.floor(builtin.length / 2)) },
     // About 20 s for the built-in model: long enough to see progress and cancel.
     "slow.msb": { body: builtin, delayMs: Math.ceil(20_000 / Math.max(1, builtin.length / 65536)) },
+    // Image lists and exports (tests/e2e/survey.mjs).
+    ...surveyFiles(ROOT),
   };
 }
 
@@ -974,7 +978,8 @@ async function main() {
     check(existsSync(path.join(DIST, f)), `${f} is missing from ${DIST}: rebuild with bash scripts/build-page.sh`);
   }
   mkdirSync(ARTIFACTS, { recursive: true });
-  const server = await serve(DIST, PREFIX, testModels());
+  const models = testModels();
+  const server = await serve(DIST, PREFIX, models);
   console.log(`e2e: serving ${DIST} at ${server.url}; screenshots in ${ARTIFACTS}`);
   const browsers = [{ kind: "cpu", flags: [], expectBackend: "cpu" }];
   if (WEBGPU !== "0") browsers.push({ kind: "webgpu", flags: WEBGPU_FLAGS, expectBackend: "webgpu" });
@@ -1009,6 +1014,9 @@ async function main() {
         expectBackend: b.expectBackend,
         results: {},
         requests: () => server.requests,
+        // Offers a file under models/ from now on.
+        serve: (p, body) => (models[p] = { body }),
+        artifacts: ARTIFACTS,
         shot: (page, name, fullPage = true) =>
           page.screenshot({ path: path.join(ARTIFACTS, `${b.kind}-${name}.png`), fullPage }),
         log: (...m) => console.log(`      [${((Date.now() - env.t0) / 1000).toFixed(1)} s] ${m.join(" ")}`),

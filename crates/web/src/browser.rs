@@ -13,6 +13,9 @@ use web_sys::{
 use crate::protocol::{self, Request, Response, Rgba};
 use crate::route::Location;
 
+mod survey;
+pub use survey::*;
+
 /// The worker's script, next to `index.html`: trunk writes it for the `data-type="worker"`
 /// link with `data-loader-shim`, under the binary's name (no hash). Relative, so it resolves
 /// against the page's address and works from any sub-path.

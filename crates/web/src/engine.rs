@@ -79,7 +79,7 @@ pub struct Engine<B: AutodiffBackend> {
     clip: Clip<B>,
     info: ModelInfo,
     /// The probe's words with their token ids, and the sequence ends.
-    vocabulary: Vec<(String, u32)>,
+    pub(crate) vocabulary: Vec<(String, u32)>,
     ends: Option<(u32, u32)>,
     /// L2-normalized text embeddings of `vocabulary`, computed on first use.
     word_embeds: RefCell<Option<Tensor<B::InnerBackend, 2>>>,
@@ -251,7 +251,7 @@ impl<B: AutodiffBackend> Engine<B> {
 
     /// The text embeddings of the probe's words, computed once (in batches, yielding between
     /// them).
-    async fn word_embeddings(
+    pub(crate) async fn word_embeddings(
         &self,
         host: &impl Host,
     ) -> Result<Option<Tensor<B::InnerBackend, 2>>, EngineError> {

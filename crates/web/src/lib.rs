@@ -15,6 +15,7 @@ pub mod app;
 pub mod engine;
 pub mod protocol;
 pub mod route;
+pub mod survey_jobs;
 pub mod views;
 pub mod worker_client;
 

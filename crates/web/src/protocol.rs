@@ -7,6 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod survey;
+pub use survey::*;
+
 /// Identifies one request and the responses it causes.
 pub type JobId = u32;
 
@@ -63,6 +66,14 @@ pub enum Request {
         job: JobId,
         /// What to analyse.
         task: AnalysisTask,
+    },
+    /// Image sets, dataset examples, activation atlases and their export ([`SurveyTask`]);
+    /// answered by `Survey` updates ending in `Done`, or by `Cancelled` / `Error`.
+    Survey {
+        /// The job.
+        job: JobId,
+        /// What to do.
+        task: SurveyTask,
     },
     /// Stop a render, an analysis, a thumbnail or a download; answered by `Cancelled` for
     /// that job (a thumbnail that was only queued is dropped without an answer).
@@ -493,6 +504,13 @@ pub enum Response {
         /// Wall time in milliseconds.
         elapsed_ms: f64,
     },
+    /// A survey job advanced or finished.
+    Survey {
+        /// The job.
+        job: JobId,
+        /// What happened.
+        update: SurveyUpdate,
+    },
     /// Bytes of a model download arrived.
     Download {
         /// The `LoadUrl` job.
@@ -530,6 +548,7 @@ impl Response {
             | Self::Words { job, .. }
             | Self::Thumbnail { job, .. }
             | Self::Download { job, .. }
+            | Self::Survey { job, .. }
             | Self::AnalysisProgress { job, .. }
             | Self::Analysis { job, .. }
             | Self::Progress { job, .. }

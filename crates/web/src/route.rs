@@ -11,11 +11,17 @@
 //! `#/{model}/lesion?layer=..&units=1,2,3&mode=zero|mean` (a lesion experiment) and
 //! `#/{model}/attack?concept=..&word=..&x=..&y=..&size=..&color=..` (a typographic attack).
 //! `n` is the number of images per concept and modality.
+//!
+//! Image sets, dataset examples and atlases: `#/{model}/images` (load a set, find examples,
+//! export and import) and `#/{model}/{layer}/atlas?level=..&x=..&y=..&zoom=..&samples=..&seed=..`.
 
 use modalscope_analysis::concepts::{concept_index, parse_units};
 use modalscope_synth::CONCEPTS;
 
 use crate::protocol::{Ablation, RenderSpec, UnitObjective};
+
+mod survey;
+pub use survey::*;
 
 /// Render settings a neuron link carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +318,20 @@ pub enum Route {
         /// The attack.
         params: AttackParams,
     },
+    /// The image set, dataset examples, export and import.
+    Images {
+        /// Model name.
+        model: String,
+    },
+    /// The activation atlas of a layer.
+    Atlas {
+        /// Model name.
+        model: String,
+        /// Layer name.
+        layer: String,
+        /// The view and how the atlas is built.
+        params: AtlasParams,
+    },
     /// A link the page cannot follow; the message says why.
     Invalid {
         /// What is wrong, for people.
@@ -409,6 +429,15 @@ impl Route {
             Route::Lesion { model, params } => {
                 with(format!("#/{}/lesion", encode(model)), Some(params.query()))
             }
+            Route::Images { model } => with(format!("#/{}/images", encode(model)), None),
+            Route::Atlas {
+                model,
+                layer,
+                params,
+            } => with(
+                format!("#/{}/{}/atlas", encode(model), encode(layer)),
+                Some(params.query()),
+            ),
             Route::Attack { model, params } => {
                 with(format!("#/{}/attack", encode(model)), Some(params.query()))
             }
@@ -451,6 +480,9 @@ fn parse_hash(hash: &str) -> (Route, bool, Option<String>) {
                  or #/{model}/{{layer}}/{{unit}}"
             ),
         },
+        [model, page] if page == "images" => Route::Images {
+            model: model.clone(),
+        },
         [model, page] if page == "lesion" => match parse_lesion(query) {
             Ok(params) => Route::Lesion {
                 model: model.clone(),
@@ -468,6 +500,14 @@ fn parse_hash(hash: &str) -> (Route, bool, Option<String>) {
         [model, layer] => Route::Layer {
             model: model.clone(),
             layer: layer.clone(),
+        },
+        [model, layer, page] if page == "atlas" => match parse_atlas(query) {
+            Ok(params) => Route::Atlas {
+                model: model.clone(),
+                layer: layer.clone(),
+                params,
+            },
+            Err(message) => Route::Invalid { message },
         },
         [model, layer, page] if page == "multimodal" => match parse_multimodal(query) {
             Ok(params) => Route::Multimodal {
@@ -498,7 +538,7 @@ fn parse_hash(hash: &str) -> (Route, bool, Option<String>) {
             Err(_) => Route::Invalid {
                 message: format!(
                     "`{unit}` is not a unit number (units are counted from 0) nor a view of the \
-                     layer (`multimodal`, `families`)"
+                     layer (`multimodal`, `families`, `atlas`)"
                 ),
             },
         },

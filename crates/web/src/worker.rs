@@ -25,6 +25,8 @@ use crate::protocol::{
     Request, Response,
 };
 
+mod survey;
+
 type CpuBackend = Autodiff<Flex>;
 #[cfg(feature = "webgpu")]
 type GpuBackend = Autodiff<burn_wgpu::Wgpu>;
@@ -260,6 +262,7 @@ fn handle(state: &Rc<State>, request: Request) {
                 spawn_local(pump_thumbnails(state.clone()));
             }
         }
+        Request::Survey { job, task } => survey::start(state, job, task),
         Request::Cancel { job } => {
             let queued = {
                 let mut thumbs = state.thumbs.borrow_mut();

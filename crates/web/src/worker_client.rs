@@ -13,6 +13,9 @@ use crate::protocol::{
     Response, Rgba, WordScore,
 };
 
+mod survey;
+pub use survey::*;
+
 /// Where the worker stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkerState {
@@ -334,6 +337,8 @@ pub struct WorkerClient {
     pub render: RwSignal<Option<RenderView>>,
     /// The analysis shown (the latest one started).
     pub analysis: RwSignal<Option<AnalysisView>>,
+    /// Image sets, dataset examples, atlases, export and import.
+    pub survey: SurveyState,
     /// Thumbnails asked for, by job.
     thumbs: StoredValue<HashMap<JobId, (ThumbKey, RwSignal<Thumb>)>>,
     /// Thumbnails rendered, kept for when the layer is shown again.
@@ -357,6 +362,7 @@ impl WorkerClient {
             load: RwSignal::new(LoadState::Idle),
             render: RwSignal::new(None),
             analysis: RwSignal::new(None),
+            survey: SurveyState::new(),
             thumbs: StoredValue::new(HashMap::new()),
             thumb_cache: StoredValue::new(HashMap::new()),
             next_job: StoredValue::new(1),
@@ -578,6 +584,9 @@ impl WorkerClient {
 
     /// Takes in one response from the worker.
     pub fn receive(&self, response: Response) {
+        if self.survey.receive(&response) {
+            return;
+        }
         let job = response.job();
         let load = self.load_job();
         let is_load = job.is_some() && job == load.as_ref().map(|l| l.0);
@@ -692,6 +701,7 @@ impl WorkerClient {
                 message: message.clone(),
             });
         }
+        self.survey.fail(&message);
         self.worker.set(WorkerState::Dead(message));
     }
 }

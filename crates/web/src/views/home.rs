@@ -59,6 +59,10 @@ pub fn Home(
             params: FamiliesParams::default(),
         }
         .href(src.as_deref());
+        let images = Route::Images {
+            model: model.clone(),
+        }
+        .href(src.as_deref());
         let attack = Route::Attack {
             model,
             params: AttackParams::default(),
@@ -76,6 +80,12 @@ pub fn Home(
                 <li>
                     <a id="home-families" href=families>"Neuron families"</a>
                     <span class="muted">{format!("units of {layer} grouped by concept")}</span>
+                </li>
+                <li>
+                    <a id="home-images" href=images>"Image sets, dataset examples and atlases"</a>
+                    <span class="muted">
+                        "your images (or generated ones) through the model: each unit's best                          images, activation atlases, export"
+                    </span>
                 </li>
                 <li>
                     <a id="home-attack" href=attack>"Typographic attack"</a>

@@ -7,7 +7,7 @@ use leptos::html;
 use leptos::prelude::*;
 
 use crate::protocol::{ModelInfo, Rgba};
-use crate::route::{FamiliesParams, MultimodalParams, RenderParams, Route};
+use crate::route::{AtlasParams, FamiliesParams, MultimodalParams, RenderParams, Route};
 use crate::worker_client::{Thumb, WorkerClient};
 
 /// A layer of the loaded model (the link was checked).
@@ -123,6 +123,16 @@ pub fn LayerPage(
         params: FamiliesParams::default(),
     }
     .href(src.as_deref());
+    let atlas_href = Route::Atlas {
+        model: info.name.clone(),
+        layer: layer.clone(),
+        params: AtlasParams::default(),
+    }
+    .href(src.as_deref());
+    let images_href = Route::Images {
+        model: info.name.clone(),
+    }
+    .href(src.as_deref());
     view! {
         <section class="card layer">
             <nav class="crumbs">
@@ -145,6 +155,10 @@ pub fn LayerPage(
                 <a id="layer-multimodal" href=multimodal_href>"multimodal neurons"</a>
                 " · "
                 <a id="layer-families" href=families_href>"neuron families"</a>
+                " · "
+                <a id="layer-atlas" href=atlas_href>"activation atlas"</a>
+                " · "
+                <a id="layer-images" href=images_href>"dataset examples (image sets)"</a>
             </p>
             <div class="units" id="units" node_ref=grid data-units=l.units>{cells}</div>
         </section>

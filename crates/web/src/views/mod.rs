@@ -2,9 +2,12 @@
 //! say in words what is wrong with a link that cannot be followed.
 
 mod analysis;
+mod atlas;
 mod attack;
+mod examples;
 mod families;
 mod home;
+mod imageset;
 mod layer;
 mod lesion;
 mod multimodal;
@@ -14,9 +17,12 @@ mod notice;
 use leptos::prelude::*;
 
 pub use analysis::{check_model, check_units, default_layer};
+pub use atlas::AtlasPage;
 pub use attack::AttackPage;
+pub use examples::DatasetExamples;
 pub use families::FamiliesPage;
 pub use home::{Home, OpenModel};
+pub use imageset::{ImagesPage, SurveyProgress};
 pub use layer::LayerPage;
 pub use lesion::LesionPage;
 pub use multimodal::MultimodalPage;
@@ -80,6 +86,24 @@ pub fn full(route: Route) -> AnyView {
         Route::Attack { model, params } => with_model(false, move |info| {
             match check_attack(&info, &model, &params) {
                 Ok(()) => view! { <AttackPage info params=params.clone()/> }.into_any(),
+                Err(text) => view! { <Message text/> }.into_any(),
+            }
+        }),
+        Route::Images { model } => {
+            with_model(false, move |info| match check_model(&info, &model) {
+                Ok(()) => view! { <ImagesPage info/> }.into_any(),
+                Err(text) => view! { <Message text/> }.into_any(),
+            })
+        }
+        Route::Atlas {
+            model,
+            layer,
+            params,
+        } => with_model(false, move |info| {
+            match check_layer(&info, &model, &layer) {
+                Ok(()) => {
+                    view! { <AtlasPage info layer=layer.clone() params=params.clone()/> }.into_any()
+                }
                 Err(text) => view! { <Message text/> }.into_any(),
             }
         }),

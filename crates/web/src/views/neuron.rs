@@ -164,6 +164,16 @@ pub fn NeuronCard(
             </p>
         }
     });
+    let examples = (!embed).then(|| {
+        view! {
+            <super::DatasetExamples
+                model=spec.model.clone()
+                layer=spec.layer.clone()
+                unit=spec.unit
+                src=src.clone()
+            />
+        }
+    });
     let crumbs = (!embed).then(|| {
         view! {
             <nav class="crumbs">
@@ -348,6 +358,7 @@ pub fn NeuronCard(
             <p class="settings muted">{settings}</p>
             {open_full}
             {analyses}
+            {examples}
             {words}
             {link}
             {form}

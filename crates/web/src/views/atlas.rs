@@ -1,0 +1,818 @@
+//! The activation atlas of a layer (`#/{model}/{layer}/atlas?level=..&x=..&y=..&zoom=..`):
+//! built in the worker from the loaded image set (a pass that samples activation vectors, the
+//! UMAP layout and grids, then the cell icons batch by batch, drawn as they arrive), or taken
+//! from an import. The canvas zooms (wheel, buttons; finer grid levels as it zooms in) and
+//! pans (drag); the panel beside it shows the hovered cell's strongest units (links to their
+//! neuron pages) and, for joint-space layers, the vocabulary words closest to it. The link
+//! keeps the view.
+
+use leptos::html;
+use leptos::prelude::*;
+
+use crate::protocol::{AtlasCell, AtlasView, ModelInfo, SurveyTask};
+use crate::route::{AtlasParams, MAX_ZOOM, RenderParams, Route};
+use crate::worker_client::{AtlasData, WorkerClient};
+
+use super::imageset::{DEFAULT_GENERATED, SurveyProgress};
+
+/// Side of the atlas canvas in pixels.
+pub const CANVAS: f32 = 640.0;
+/// The zoom level shown is the finest whose cells are at least this wide on screen.
+pub const CELL_PX: f32 = 64.0;
+/// Zoom factor of one wheel notch or button press.
+pub const ZOOM_STEP: f32 = 1.25;
+
+/// The finest level (of grids `sizes`) whose cells are at least `cell_px` wide on a canvas
+/// `width` pixels wide at `zoom`.
+pub fn level_for(sizes: &[u32], zoom: f32, width: f32, cell_px: f32) -> usize {
+    let mut best = 0;
+    for (i, &size) in sizes.iter().enumerate() {
+        if width * zoom / size as f32 >= cell_px {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The part of the unit square in view: `[x0, y0, side]`.
+pub fn window(p: &AtlasParams) -> [f32; 3] {
+    let w = 1.0 / p.zoom;
+    [p.x - w / 2.0, p.y - w / 2.0, w]
+}
+
+/// Keeps the view inside the atlas.
+pub fn clamp_centre(p: &mut AtlasParams) {
+    let h = 0.5 / p.zoom;
+    p.x = p.x.clamp(h, 1.0 - h);
+    p.y = p.y.clamp(h, 1.0 - h);
+}
+
+/// Zooms by `factor` keeping the point at `at` (fractions of the canvas) where it is, and
+/// picks the level for the new zoom among `sizes`.
+pub fn zoom_at(p: &mut AtlasParams, factor: f32, at: [f32; 2], sizes: &[u32]) {
+    let [x0, y0, w] = window(p);
+    let (u, v) = (x0 + at[0] * w, y0 + at[1] * w);
+    p.zoom = (p.zoom * factor).clamp(1.0, MAX_ZOOM);
+    let w2 = 1.0 / p.zoom;
+    p.x = u - at[0] * w2 + w2 / 2.0;
+    p.y = v - at[1] * w2 + w2 / 2.0;
+    clamp_centre(p);
+    p.level = level_for(sizes, p.zoom, CANVAS, CELL_PX);
+}
+
+/// Pans by a drag of `dx, dy` canvas fractions from the view `start`.
+pub fn pan(p: &mut AtlasParams, start: [f32; 2], dx: f32, dy: f32) {
+    let w = 1.0 / p.zoom;
+    p.x = start[0] - dx * w;
+    p.y = start[1] - dy * w;
+    clamp_centre(p);
+}
+
+/// The kept cell of `view`'s level `level` under the point `at` (fractions of the canvas).
+pub fn cell_at<'a>(
+    view: &'a AtlasView,
+    p: &AtlasParams,
+    level: usize,
+    at: [f32; 2],
+) -> Option<&'a AtlasCell> {
+    let l = view.levels.get(level)?;
+    let [x0, y0, w] = window(p);
+    let (u, v) = (x0 + at[0] * w, y0 + at[1] * w);
+    if !(0.0..=1.0).contains(&u) || !(0.0..=1.0).contains(&v) {
+        return None;
+    }
+    let f = |t: f32| ((t * l.size as f32) as u32).min(l.size - 1);
+    let (col, row) = (f(u), f(v));
+    l.cells
+        .binary_search_by(|c| (c.row, c.col).cmp(&(row, col)))
+        .ok()
+        .map(|i| &l.cells[i])
+}
+
+/// The atlas page.
+#[component]
+pub fn AtlasPage(
+    /// The loaded model.
+    info: ModelInfo,
+    /// The layer.
+    layer: String,
+    /// The view and the build settings from the link.
+    params: AtlasParams,
+) -> impl IntoView {
+    let client = expect_context::<WorkerClient>();
+    let s = client.survey;
+    let model = info.name.clone();
+    let src = info.source.url().map(str::to_string);
+    let p = RwSignal::new(params.clone());
+    let data = {
+        let layer = layer.clone();
+        Memo::new(move |_| s.atlases.with(|a| a.get(&layer).cloned()))
+    };
+    let has_view = Memo::new(move |_| data.with(|d| d.as_ref().is_some_and(|d| d.view.is_some())));
+    // The link follows the view (without a new history entry).
+    {
+        let (model, layer, src) = (model.clone(), layer.clone(), src.clone());
+        Effect::new(move |first: Option<()>| {
+            let hash = Route::Atlas {
+                model: model.clone(),
+                layer: layer.clone(),
+                params: p.get(),
+            }
+            .href(src.as_deref());
+            if first.is_some() {
+                #[cfg(target_arch = "wasm32")]
+                crate::browser::replace_hash(&hash);
+            }
+            let _ = hash;
+        });
+    }
+
+    let build = {
+        let (model, layer) = (model.clone(), layer.clone());
+        move || {
+            client.start_survey(SurveyTask::BuildAtlas {
+                model: model.clone(),
+                layer: layer.clone(),
+                spec: p.get_untracked().spec(),
+            });
+        }
+    };
+    let use_generated = {
+        let model = model.clone();
+        move |_| {
+            client.start_survey(SurveyTask::LoadImages {
+                model: model.clone(),
+                source: crate::protocol::ImageSource::Generated {
+                    count: DEFAULT_GENERATED,
+                    seed: 7,
+                },
+            });
+        }
+    };
+    let images_href = Route::Images {
+        model: model.clone(),
+    }
+    .href(src.as_deref());
+    let export = {
+        let (model, layer) = (model.clone(), layer.clone());
+        move |_| {
+            client.start_survey(SurveyTask::Export {
+                model: model.clone(),
+                atlas_layer: Some(layer.clone()),
+            });
+        }
+    };
+
+    let settings = view! { <BuildForm p on_build=Callback::new(move |()| build())/> };
+    let set_line = move || match s.set.get() {
+        Some(set) => view! {
+            <p class="muted" id="atlas-set">
+                {format!("Built from the loaded image set: {} ({})", set.label, set.summary)}
+            </p>
+        }
+        .into_any(),
+        None => {
+            let use_generated = use_generated.clone();
+            view! {
+                <p class="muted" id="atlas-set">
+                    "No image set is loaded: "
+                    <a href=images_href.clone()>"load one"</a>
+                    ", or "
+                    <button id="atlas-generated" on:click=use_generated disabled=move || s.busy()>
+                        {format!("use {DEFAULT_GENERATED} generated images")}
+                    </button>
+                </p>
+            }
+            .into_any()
+        }
+    };
+    let layer_href = Route::Layer {
+        model: model.clone(),
+        layer: layer.clone(),
+    }
+    .href(src.as_deref());
+    let canvas_part = {
+        let (model, layer, src) = (model.clone(), layer.clone(), src.clone());
+        move || {
+            has_view.get().then(|| {
+                view! {
+                    <AtlasCanvas data p model=model.clone() layer=layer.clone() src=src.clone()/>
+                }
+            })
+        }
+    };
+    view! {
+        <section class="card atlas-page" id="atlas-page">
+            <nav class="crumbs">
+                <a href=Route::Home.href(src.as_deref())>{info.name.clone()}</a>
+                " / "
+                <a href=layer_href>{layer.clone()}</a>
+                " / "
+                <span>"atlas"</span>
+            </nav>
+            <h1>"Activation atlas of " <code>{layer.clone()}</code></h1>
+            <p class="muted">
+                "Activation vectors of the layer, sampled over every position of every image of \
+                 the set, laid out in 2-D with UMAP (neighbours in the layer stay neighbours) and \
+                 binned into grids; each cell's icon is a feature visualization of its mean \
+                 direction. Zoom with the wheel or the buttons (finer grids as you zoom in), drag \
+                 to pan, hover a cell for its strongest units."
+            </p>
+            <SurveyProgress/>
+            {set_line}
+            {canvas_part}
+            {settings}
+            <p class="actions">
+                <button id="atlas-export" on:click=export
+                    disabled=move || s.busy() || !has_view.get()>
+                    "Export this atlas and the examples (.zip)"
+                </button>
+            </p>
+        </section>
+    }
+}
+
+/// How the atlas is built: the link's settings, editable; builds (again) with them.
+#[component]
+fn BuildForm(
+    /// The view and build settings.
+    p: RwSignal<AtlasParams>,
+    /// Builds with `p`'s settings.
+    on_build: Callback<()>,
+) -> impl IntoView {
+    let client = expect_context::<WorkerClient>();
+    let s = client.survey;
+    let init = p.get_untracked();
+    let samples = RwSignal::new(init.samples.to_string());
+    let seed = RwSignal::new(init.seed.to_string());
+    let levels = RwSignal::new(
+        init.levels
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    let steps = RwSignal::new(init.steps.to_string());
+    let min = RwSignal::new(init.min_count.to_string());
+    let problem = RwSignal::new(None::<String>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        // The same checks as a link's.
+        let query = format!(
+            "samples={}&seed={}&levels={}&steps={}&min={}",
+            samples.get_untracked().trim(),
+            seed.get_untracked().trim(),
+            levels.get_untracked().replace(' ', ""),
+            steps.get_untracked().trim(),
+            min.get_untracked().trim()
+        );
+        match crate::route::parse_atlas(&query) {
+            Ok(new) => {
+                problem.set(None);
+                p.update(|p| {
+                    p.samples = new.samples;
+                    p.seed = new.seed;
+                    p.levels = new.levels;
+                    p.steps = new.steps;
+                    p.min_count = new.min_count;
+                    p.level = p.level.min(p.levels.len() - 1);
+                });
+                on_build.run(());
+            }
+            Err(e) => problem.set(Some(e)),
+        }
+    };
+    let field = |label: &'static str, id: &'static str, value: RwSignal<String>| {
+        view! {
+            <label>
+                {label}
+                <input id=id type="text" inputmode="numeric" size="6"
+                    prop:value=move || value.get()
+                    on:input=move |ev| value.set(event_target_value(&ev))/>
+            </label>
+        }
+    };
+    view! {
+        <form class="settings-form" id="atlas-settings" on:submit=submit>
+            {field("samples", "atlas-samples", samples)}
+            {field("seed", "atlas-seed", seed)}
+            {field("grids", "atlas-levels", levels)}
+            {field("icon steps", "atlas-steps", steps)}
+            {field("min per cell", "atlas-min", min)}
+            <button type="submit" id="atlas-build"
+                disabled=move || s.busy() || s.set.with(Option::is_none)>
+                "Build the atlas"
+            </button>
+        </form>
+        {move || problem.get().map(|m| view! { <p class="message" id="atlas-problem">{m}</p> })}
+    }
+}
+
+/// The atlas on a canvas, its controls and the hovered cell's panel.
+#[component]
+fn AtlasCanvas(
+    /// The atlas (with a view).
+    data: Memo<Option<AtlasData>>,
+    /// The view.
+    p: RwSignal<AtlasParams>,
+    /// Model name.
+    model: String,
+    /// Layer.
+    layer: String,
+    /// The model's source (for links).
+    src: Option<String>,
+) -> impl IntoView {
+    let canvas = NodeRef::<html::Canvas>::new();
+    let hovered = RwSignal::new(None::<(usize, u32, u32)>);
+    let sizes = Memo::new(move |_| {
+        data.with(|d| {
+            d.as_ref()
+                .and_then(|d| d.view.as_ref())
+                .map(|v| v.levels.iter().map(|l| l.size).collect::<Vec<u32>>())
+                .unwrap_or_default()
+        })
+    });
+    // The level shown: the link's, within the atlas' levels.
+    let level = Memo::new(move |_| {
+        let n = sizes.with(Vec::len).max(1);
+        p.with(|p| p.level.min(n - 1))
+    });
+    let zoom_by = move |factor: f32| {
+        let sizes = sizes.get_untracked();
+        p.update(|p| zoom_at(p, factor, [0.5, 0.5], &sizes));
+    };
+    let reset = move |_| {
+        p.update(|p| {
+            p.zoom = 1.0;
+            p.x = 0.5;
+            p.y = 0.5;
+            p.level = 0;
+        })
+    };
+
+    #[cfg(target_arch = "wasm32")]
+    {
+        let cache = StoredValue::new_local(web::IconCache::default());
+        Effect::new(move |_| {
+            let Some(c) = canvas.get() else { return };
+            let params = p.get();
+            let level = level.get();
+            let hover = hovered.get();
+            data.with(|d| {
+                if let Some(d) = d {
+                    cache.update_value(|cache| web::draw(&c, d, &params, level, hover, cache));
+                }
+            });
+        });
+        web::install_wheel(canvas, p, sizes);
+    }
+
+    // Drag to pan; hover for the panel.
+    let drag = StoredValue::new(None::<([f32; 2], [f32; 2], bool)>);
+    let at = move |ev: &leptos::ev::PointerEvent| -> Option<[f32; 2]> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let c = canvas.get_untracked()?;
+            let r = c.get_bounding_client_rect();
+            Some([
+                ((ev.client_x() as f64 - r.left()) / r.width()) as f32,
+                ((ev.client_y() as f64 - r.top()) / r.height()) as f32,
+            ])
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = ev;
+            None
+        }
+    };
+    let on_down = move |ev: leptos::ev::PointerEvent| {
+        if let Some(a) = at(&ev) {
+            let centre = p.with_untracked(|p| [p.x, p.y]);
+            drag.set_value(Some((a, centre, false)));
+            #[cfg(target_arch = "wasm32")]
+            if let Some(c) = canvas.get_untracked() {
+                let _ = c.set_pointer_capture(ev.pointer_id());
+            }
+        }
+    };
+    let on_move = move |ev: leptos::ev::PointerEvent| {
+        let Some(a) = at(&ev) else { return };
+        if let Some((start, centre, _)) = drag.get_value() {
+            let (dx, dy) = (a[0] - start[0], a[1] - start[1]);
+            if dx.abs() + dy.abs() > 0.004 {
+                drag.set_value(Some((start, centre, true)));
+                p.update(|p| pan(p, centre, dx, dy));
+                return;
+            }
+        }
+        let found = data.with_untracked(|d| {
+            let view = d.as_ref()?.view.as_ref()?;
+            let l = level.get_untracked();
+            p.with_untracked(|p| cell_at(view, p, l, a))
+                .map(|c| (l, c.col, c.row))
+        });
+        if found.is_some() && found != hovered.get_untracked() {
+            hovered.set(found);
+        }
+    };
+    let on_up = move |_ev: leptos::ev::PointerEvent| drag.set_value(None);
+
+    let level_buttons = move || {
+        let current = level.get();
+        sizes
+            .get()
+            .into_iter()
+            .enumerate()
+            .map(|(i, size)| {
+                view! {
+                    <button
+                        class="atlas-level"
+                        data-level=i
+                        aria-pressed=if i == current { "true" } else { "false" }
+                        on:click=move |_| p.update(|p| p.level = i)
+                    >
+                        {format!("{size}×{size}")}
+                    </button>
+                }
+            })
+            .collect_view()
+    };
+    let info_line = move || {
+        data.with(|d| {
+            let d = d.as_ref()?;
+            let view = d.view.as_ref()?;
+            let l = level.get();
+            let cells = view.levels.get(l).map_or(0, |l| l.cells.len());
+            let icons = d.icons.len();
+            let mut text = format!(
+                "{} activation vectors · level {l}: {cells} cells · {icons} of {} icons · zoom {:.2}",
+                view.samples,
+                view.cells(),
+                p.with(|p| p.zoom)
+            );
+            if view.imported {
+                text.push_str(" · imported");
+            }
+            Some(text)
+        })
+    };
+    let timings = move || {
+        data.with(|d| {
+            let summary = d.as_ref()?.summary.as_ref()?;
+            let ms = |name: &str| {
+                summary
+                    .stages
+                    .iter()
+                    .find(|s| s.0 == name)
+                    .map_or(0.0, |s| s.1)
+            };
+            let pass = ms("pass");
+            Some(format!(
+                "Built from {} images: pass {:.1} s ({:.0} images/s), layout {:.1} s, labels {:.1} s, \
+                 {} icons {:.1} s.",
+                summary.images,
+                pass / 1000.0,
+                summary.images as f64 / (pass / 1000.0).max(1e-9),
+                ms("layout") / 1000.0,
+                ms("labels") / 1000.0,
+                summary.icons,
+                ms("icons") / 1000.0
+            ))
+        })
+    };
+    let spec_note = move || {
+        data.with(|d| {
+            let spec = d.as_ref()?.spec.as_ref()?;
+            (!p.with(|p| p.builds(spec))).then(|| {
+                format!(
+                    "This atlas was built with samples={}, seed={}, grids {:?}, {} icon steps; \
+                     build again for the link's settings.",
+                    spec.samples, spec.seed, spec.levels, spec.steps
+                )
+            })
+        })
+    };
+    let tip =
+        move || {
+            let (l, col, row) = hovered.get()?;
+            data.with(|d| {
+            let view = d.as_ref()?.view.as_ref()?;
+            let cell = view.levels.get(l)?.cells.iter().find(|c| c.col == col && c.row == row)?;
+            let units = cell
+                .top
+                .iter()
+                .map(|t| {
+                    let href = Route::Neuron {
+                        model: model.clone(),
+                        layer: layer.clone(),
+                        unit: t.unit as usize,
+                        params: RenderParams::default(),
+                    }
+                    .href(src.as_deref());
+                    view! {
+                        <li>
+                            <a class="tip-unit" href=href data-unit=t.unit>
+                                {format!("unit {}", t.unit)}
+                            </a>
+                            <span class="muted">{format!(" {:.3}", t.weight)}</span>
+                        </li>
+                    }
+                })
+                .collect_view();
+            let words = if cell.labels.is_empty() {
+                view! {
+                    <p class="muted small" id="atlas-tip-note">
+                        {view.label_note.clone().unwrap_or_else(|| "no text labels".into())}
+                    </p>
+                }
+                .into_any()
+            } else {
+                let text = cell
+                    .labels
+                    .iter()
+                    .map(|w| {
+                        if w.score.is_finite() {
+                            format!("{} ({:.3})", w.word, w.score)
+                        } else {
+                            w.word.clone()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                view! {
+                    <p id="atlas-tip-words">
+                        <span class="muted">"closest words: "</span>
+                        {text}
+                    </p>
+                }
+                .into_any()
+            };
+            Some(view! {
+                <p>
+                    <strong>{format!("cell {col}, {row}")}</strong>
+                    <span class="muted">{format!(" · level {l} · {} vectors", cell.count)}</span>
+                </p>
+                <p class="muted small">"strongest units of its direction:"</p>
+                <ol class="tip-units">{units}</ol>
+                {words}
+            })
+        })
+        };
+    view! {
+        <div class="atlas-tools">
+            <button id="atlas-zoom-in" on:click=move |_| zoom_by(ZOOM_STEP) title="zoom in">"+"</button>
+            <button id="atlas-zoom-out" on:click=move |_| zoom_by(1.0 / ZOOM_STEP) title="zoom out">
+                "−"
+            </button>
+            <button id="atlas-reset" on:click=reset>"whole atlas"</button>
+            <span class="muted">" grid: "</span>
+            {level_buttons}
+        </div>
+        <div class="atlas-wrap">
+            <canvas
+                id="atlas-canvas"
+                node_ref=canvas
+                width=CANVAS as u32
+                height=CANVAS as u32
+                on:pointerdown=on_down
+                on:pointermove=on_move
+                on:pointerup=on_up
+                on:pointercancel=on_up
+            ></canvas>
+            <div class="atlas-tip" id="atlas-tip"
+                data-cell=move || hovered.get().map(|(l, c, r)| format!("{l},{c},{r}"))>
+                {move || tip().map_or_else(
+                    || view! {
+                        <p class="muted">"Hover a cell to see its strongest units."</p>
+                    }.into_any(),
+                    |v| v.into_any(),
+                )}
+            </div>
+        </div>
+        <p class="muted small" id="atlas-info">{info_line}</p>
+        <p class="muted small" id="atlas-timings">{timings}</p>
+        {move || spec_note().map(|n| view! { <p class="muted small" id="atlas-spec-note">{n}</p> })}
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod web {
+    //! Drawing the atlas and the wheel (wasm only).
+
+    use std::collections::HashMap;
+
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::prelude::*;
+    use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+
+    use super::*;
+
+    /// Icons as small canvases, ready to be drawn scaled; dropped when the atlas changes.
+    #[derive(Default)]
+    pub struct IconCache {
+        view: Option<AtlasView>,
+        icons: HashMap<(u32, u32, u32), HtmlCanvasElement>,
+    }
+
+    /// Draws the cells of `level` in view: icons where they have arrived, grey squares
+    /// (darker for fewer vectors) where not; outlines the hovered cell.
+    pub fn draw(
+        canvas: &HtmlCanvasElement,
+        data: &AtlasData,
+        p: &AtlasParams,
+        level: usize,
+        hover: Option<(usize, u32, u32)>,
+        cache: &mut IconCache,
+    ) {
+        let Some(view) = &data.view else { return };
+        if cache.view.as_ref() != Some(view) {
+            cache.view = Some(view.clone());
+            cache.icons.clear();
+        }
+        let Some(ctx) = canvas
+            .get_context("2d")
+            .ok()
+            .flatten()
+            .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
+        else {
+            return;
+        };
+        let w_px = canvas.width() as f64;
+        ctx.set_fill_style_str("#101418");
+        ctx.fill_rect(0.0, 0.0, w_px, canvas.height() as f64);
+        ctx.set_image_smoothing_enabled(true);
+        let Some(l) = view.levels.get(level) else {
+            return;
+        };
+        let [x0, y0, w] = window(p);
+        let scale = w_px / w as f64;
+        let max_count = l.cells.iter().map(|c| c.count).max().unwrap_or(1).max(1) as f64;
+        let document = web_sys::window().and_then(|w| w.document());
+        let mut drawn = 0;
+        for c in &l.cells {
+            let size = l.size as f64;
+            let sx = (c.col as f64 / size - x0 as f64) * scale;
+            let sy = (c.row as f64 / size - y0 as f64) * scale;
+            let side = scale / size;
+            if sx + side < 0.0 || sy + side < 0.0 || sx > w_px || sy > w_px {
+                continue;
+            }
+            let key = (level as u32, c.col, c.row);
+            if !cache.icons.contains_key(&key)
+                && let (Some(icon), Some(doc)) = (data.icons.get(&key), &document)
+                && let Ok(el) = doc.create_element("canvas")
+            {
+                let ic: HtmlCanvasElement = el.unchecked_into();
+                if crate::browser::paint(&ic, icon).is_ok() {
+                    cache.icons.insert(key, ic);
+                }
+            }
+            let gap = if side > 24.0 { 1.0 } else { 0.0 };
+            match cache.icons.get(&key) {
+                Some(ic) => {
+                    let _ = ctx.draw_image_with_html_canvas_element_and_dw_and_dh(
+                        ic,
+                        sx + gap,
+                        sy + gap,
+                        side - 2.0 * gap,
+                        side - 2.0 * gap,
+                    );
+                    drawn += 1;
+                }
+                None => {
+                    let a = 0.15 + 0.45 * (c.count as f64 / max_count);
+                    ctx.set_fill_style_str(&format!("rgba(150, 160, 170, {a:.3})"));
+                    ctx.fill_rect(sx + gap, sy + gap, side - 2.0 * gap, side - 2.0 * gap);
+                }
+            }
+            if hover == Some((level, c.col, c.row)) {
+                ctx.set_stroke_style_str("#ffd24a");
+                ctx.set_line_width(2.0);
+                ctx.stroke_rect(sx + 1.0, sy + 1.0, side - 2.0, side - 2.0);
+            }
+        }
+        let _ = canvas.set_attribute("data-level", &level.to_string());
+        let _ = canvas.set_attribute("data-cells", &l.cells.len().to_string());
+        let _ = canvas.set_attribute("data-icons", &drawn.to_string());
+        let _ = canvas.set_attribute("data-zoom", &format!("{:.3}", p.zoom));
+        let _ = canvas.set_attribute("data-all-cells", &view.cells().to_string());
+        let _ = canvas.set_attribute("data-all-icons", &data.icons.len().to_string());
+    }
+
+    /// Zoom on the wheel, about the cursor. Not through Leptos' delegated handler: a wheel
+    /// listener on the document is passive, and the page would scroll as well.
+    pub fn install_wheel(
+        canvas: NodeRef<html::Canvas>,
+        p: RwSignal<AtlasParams>,
+        sizes: Memo<Vec<u32>>,
+    ) {
+        let installed = StoredValue::new_local(None::<Closure<dyn FnMut(web_sys::WheelEvent)>>);
+        Effect::new(move |_| {
+            let Some(c) = canvas.get() else { return };
+            if installed.with_value(Option::is_some) {
+                return;
+            }
+            let target = c.clone();
+            let on_wheel =
+                Closure::<dyn FnMut(web_sys::WheelEvent)>::new(move |ev: web_sys::WheelEvent| {
+                    ev.prevent_default();
+                    let r = target.get_bounding_client_rect();
+                    let at = [
+                        ((ev.client_x() as f64 - r.left()) / r.width()) as f32,
+                        ((ev.client_y() as f64 - r.top()) / r.height()) as f32,
+                    ];
+                    let factor = if ev.delta_y() < 0.0 {
+                        ZOOM_STEP
+                    } else {
+                        1.0 / ZOOM_STEP
+                    };
+                    let sizes = sizes.get_untracked();
+                    p.update(|p| zoom_at(p, factor, at, &sizes));
+                });
+            let options = web_sys::AddEventListenerOptions::new();
+            options.set_passive(false);
+            let _ = c.add_event_listener_with_callback_and_add_event_listener_options(
+                "wheel",
+                on_wheel.as_ref().unchecked_ref(),
+                &options,
+            );
+            installed.set_value(Some(on_wheel));
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{AtlasLevel, TopUnit};
+
+    fn view() -> AtlasView {
+        let cell = |col, row| AtlasCell {
+            col,
+            row,
+            count: 9,
+            top: vec![TopUnit {
+                unit: col + 10 * row,
+                weight: 1.0,
+            }],
+            labels: vec![],
+        };
+        AtlasView {
+            layer: "l".into(),
+            dim: 4,
+            samples: 100,
+            levels: vec![
+                AtlasLevel {
+                    size: 2,
+                    cells: vec![cell(0, 0), cell(1, 1)],
+                },
+                AtlasLevel {
+                    size: 4,
+                    cells: vec![cell(3, 0), cell(0, 2)],
+                },
+            ],
+            label_note: None,
+            imported: false,
+        }
+    }
+
+    #[test]
+    fn cells_are_found_under_the_pointer() {
+        let v = view();
+        let whole = AtlasParams::default();
+        assert_eq!(cell_at(&v, &whole, 0, [0.25, 0.25]).unwrap().col, 0);
+        assert_eq!(cell_at(&v, &whole, 0, [0.75, 0.75]).unwrap().row, 1);
+        assert!(cell_at(&v, &whole, 0, [0.75, 0.25]).is_none());
+        assert_eq!(cell_at(&v, &whole, 1, [0.9, 0.1]).unwrap().top[0].unit, 3);
+        // Zoomed on the top-right quarter: the whole canvas is cell (3, 0)'s neighbourhood.
+        let zoomed = AtlasParams {
+            zoom: 2.0,
+            x: 0.75,
+            y: 0.25,
+            ..AtlasParams::default()
+        };
+        assert_eq!(cell_at(&v, &zoomed, 1, [0.75, 0.25]).unwrap().col, 3);
+        assert!(cell_at(&v, &zoomed, 1, [0.25, 0.25]).is_none());
+        assert!(cell_at(&v, &whole, 5, [0.5, 0.5]).is_none());
+    }
+
+    #[test]
+    fn zooming_keeps_the_point_under_the_cursor_and_picks_finer_grids() {
+        let sizes = [8, 16];
+        let mut p = AtlasParams::default();
+        zoom_at(&mut p, 2.0, [0.75, 0.75], &sizes);
+        assert_eq!(p.zoom, 2.0);
+        // The point at (0.75, 0.75) of the canvas is still the atlas' (0.75, 0.75).
+        let [x0, y0, w] = window(&p);
+        assert!((x0 + 0.75 * w - 0.75).abs() < 1e-6 && (y0 + 0.75 * w - 0.75).abs() < 1e-6);
+        assert_eq!(p.level, 1);
+        // Never beyond the atlas, never below zoom 1.
+        zoom_at(&mut p, 0.1, [0.0, 0.0], &sizes);
+        assert_eq!((p.zoom, p.x, p.y, p.level), (1.0, 0.5, 0.5, 0));
+        p.zoom = 4.0;
+        pan(&mut p, [0.5, 0.5], 10.0, -10.0);
+        assert_eq!((p.x, p.y), (0.125, 0.875));
+        assert_eq!(level_for(&sizes, 1.0, CANVAS, CELL_PX), 0);
+        assert_eq!(level_for(&[], 1.0, CANVAS, CELL_PX), 0);
+    }
+}
