@@ -162,70 +162,60 @@ impl ImageSet {
     /// gives. A file that passes may still turn out corrupt when [`ImageSet::load`] decodes
     /// it; one that fails would be skipped by the pass for the reason given.
     pub fn probe(&self, index: usize) -> std::result::Result<(), Skipped> {
-        let name = &self.names[index];
-        let skip = |reason: String| Skipped {
-            name: name.clone(),
-            reason,
-        };
-        if is_hidden(name) {
-            return Err(skip("hidden or system file".into()));
-        }
-        match &self.source {
-            Source::Files(files) => probe_bytes(&files[index].1).map_err(skip),
-            Source::Zip { .. } | Source::Paths(_) => {
-                let bytes = self.bytes(index).map_err(skip)?;
-                probe_bytes(&bytes).map_err(skip)
-            }
-            Source::Generated { .. } => Ok(()),
-        }
-    }
-
-    /// The raw bytes of a zip entry or a file on disk.
-    fn bytes(&self, index: usize) -> std::result::Result<Vec<u8>, String> {
-        match &self.source {
-            Source::Files(files) => Ok(files[index].1.clone()),
-            Source::Zip { archive, names } => {
-                let mut zip = zip::ZipArchive::new(Cursor::new(archive))
-                    .map_err(|e| format!("unreadable archive entry: {e}"))?;
-                let mut entry = zip
-                    .by_name(&names[index])
-                    .map_err(|e| format!("unreadable archive entry: {e}"))?;
-                if entry.size() > MAX_DECODED_BYTES {
-                    return Err(format!("too large ({} bytes)", entry.size()));
-                }
-                let mut bytes = Vec::with_capacity(entry.size() as usize);
-                entry
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| format!("unreadable archive entry: {e}"))?;
-                Ok(bytes)
-            }
-            Source::Paths(paths) => std::fs::read(&paths[index]).map_err(|e| e.to_string()),
-            Source::Generated { .. } => Err("a generated image has no file".into()),
-        }
+        self.read(index, probe_bytes, |_| ())
     }
 
     /// Decodes item `index` to RGB, or says why it is skipped.
     pub fn load(&self, index: usize) -> std::result::Result<RgbImage, Skipped> {
-        let name = &self.names[index];
+        self.read(index, decode, |generator| {
+            generator.sample(index as u64).image
+        })
+    }
+
+    /// Item `index` through `file` (its bytes) or `generated` (the set's generator), with
+    /// hidden files and unreadable entries skipped under the item's name.
+    fn read<T>(
+        &self,
+        index: usize,
+        file: impl FnOnce(&[u8]) -> std::result::Result<T, String>,
+        generated: impl FnOnce(&Generator) -> T,
+    ) -> std::result::Result<T, Skipped> {
         let skip = |reason: String| Skipped {
-            name: name.clone(),
+            name: self.names[index].clone(),
             reason,
         };
-        if is_hidden(name) {
+        if is_hidden(&self.names[index]) {
             return Err(skip("hidden or system file".into()));
         }
         match &self.source {
-            Source::Files(files) => decode(&files[index].1).map_err(skip),
-            Source::Zip { .. } | Source::Paths(_) => {
-                let bytes = self.bytes(index).map_err(skip)?;
-                decode(&bytes).map_err(skip)
+            Source::Files(files) => file(&files[index].1).map_err(skip),
+            Source::Zip { archive, names } => {
+                let bytes = zip_entry(archive, &names[index]).map_err(skip)?;
+                file(&bytes).map_err(skip)
+            }
+            Source::Paths(paths) => {
+                let bytes = std::fs::read(&paths[index]).map_err(|e| skip(e.to_string()))?;
+                file(&bytes).map_err(skip)
             }
             Source::Generated { generator, count } => {
                 debug_assert!(index < *count);
-                Ok(generator.sample(index as u64).image)
+                Ok(generated(generator))
             }
         }
     }
+}
+
+/// The bytes of the entry `name` of a zip archive, refusing one larger than the decoding limit.
+fn zip_entry(archive: &[u8], name: &str) -> std::result::Result<Vec<u8>, String> {
+    let unreadable = |e: &dyn std::fmt::Display| format!("unreadable archive entry: {e}");
+    let mut zip = zip::ZipArchive::new(Cursor::new(archive)).map_err(|e| unreadable(&e))?;
+    let mut entry = zip.by_name(name).map_err(|e| unreadable(&e))?;
+    if entry.size() > MAX_DECODED_BYTES {
+        return Err(format!("too large ({} bytes)", entry.size()));
+    }
+    let mut bytes = Vec::with_capacity(entry.size() as usize);
+    entry.read_to_end(&mut bytes).map_err(|e| unreadable(&e))?;
+    Ok(bytes)
 }
 
 /// Whether a file is hidden or a system file (dot files, macOS resource forks).
