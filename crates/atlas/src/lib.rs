@@ -18,4 +18,4 @@ pub mod umap;
 
 pub use atlas::{Atlas, AtlasError, AtlasParams, Cell, Level};
 pub use topk::{Entry, NeuronStats, SpatialLayout, TopK, TopKError};
-pub use umap::{Init, KnnMethod, Metric, UmapError, UmapParams, fit, trustworthiness};
+pub use umap::{Init, KnnMethod, Metric, UmapError, UmapParams, UmapStepper, fit, trustworthiness};

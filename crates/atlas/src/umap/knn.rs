@@ -160,39 +160,146 @@ pub fn nearest_neighbors(
     seed: u64,
     progress: &mut dyn FnMut(&str, usize, usize) -> bool,
 ) -> Result<KnnGraph, UmapError> {
-    let n = super::check_data(data, dim)?;
-    if k >= n.max(1) {
-        return Err(UmapError::InvalidParams(format!(
-            "k = {k} neighbours needs more than {n} points"
-        )));
+    let mut search = KnnSearch::new(data, dim, k, metric, method, seed)?;
+    loop {
+        let (done, total) = search.progress();
+        check_progress(progress, "knn", done, total)?;
+        if search.is_done() {
+            return Ok(search.finish());
+        }
+        search.step();
     }
-    let x = prepare(data, dim, metric);
-    let exact = match method {
-        KnnMethod::Exact => true,
-        KnnMethod::Auto => n < EXACT_LIMIT,
-        // NN-descent needs room to sample; tiny or nearly complete graphs are cheap exactly.
-        KnnMethod::NnDescent => n < 64 || 4 * k >= n,
-    };
-    let mut heaps = Heaps::new(n, k);
-    if exact {
-        exact_knn(&x, dim, &mut heaps, progress)?;
-    } else {
-        nn_descent(&x, dim, &mut heaps, seed, progress)?;
-    }
-    let (indices, sq) = heaps.into_sorted();
-    let distances = sq
-        .into_iter()
-        .map(|s| match metric {
-            Metric::Euclidean => s.max(0.0).sqrt(),
-            Metric::Cosine => (s * 0.5).max(0.0),
+}
+
+/// Multiply-adds of distance computations one [`KnnSearch::step`] does at most (about).
+const WORK_PER_STEP: usize = 1 << 22;
+
+/// A neighbour search that runs a bounded piece at a time ([`KnnSearch::step`]); the result
+/// does not depend on how the work was split.
+pub(crate) struct KnnSearch<'a> {
+    x: std::borrow::Cow<'a, [f32]>,
+    dim: usize,
+    n: usize,
+    metric: Metric,
+    heaps: Heaps,
+    state: SearchState,
+}
+
+enum SearchState {
+    /// Brute force: the next row and the pairs compared so far (of `n (n - 1) / 2`).
+    Exact { row: usize, pairs: usize },
+    /// NN-descent.
+    Descent(Box<Descent>),
+    /// Found; the stage's total work.
+    Done(usize),
+}
+
+impl<'a> KnnSearch<'a> {
+    /// Checks the input and prepares the search (no distances computed yet).
+    pub(crate) fn new(
+        data: &'a [f32],
+        dim: usize,
+        k: usize,
+        metric: Metric,
+        method: KnnMethod,
+        seed: u64,
+    ) -> Result<Self, UmapError> {
+        let n = super::check_data(data, dim)?;
+        if k >= n.max(1) {
+            return Err(UmapError::InvalidParams(format!(
+                "k = {k} neighbours needs more than {n} points"
+            )));
+        }
+        let x = prepare(data, dim, metric);
+        let exact = match method {
+            KnnMethod::Exact => true,
+            KnnMethod::Auto => n < EXACT_LIMIT,
+            // NN-descent needs room to sample; tiny or nearly complete graphs are cheap exactly.
+            KnnMethod::NnDescent => n < 64 || 4 * k >= n,
+        };
+        let state = if exact {
+            SearchState::Exact { row: 0, pairs: 0 }
+        } else {
+            SearchState::Descent(Box::new(Descent::new(n, k, seed)))
+        };
+        Ok(Self {
+            x,
+            dim,
+            n,
+            metric,
+            heaps: Heaps::new(n, k),
+            state,
         })
-        .collect();
-    Ok(KnnGraph {
-        n,
-        k,
-        indices,
-        distances,
-    })
+    }
+
+    /// Work done and work in all, in the units progress is reported in (pairs compared for
+    /// the exact search, trees and iterations for NN-descent).
+    pub(crate) fn progress(&self) -> (usize, usize) {
+        let n = self.n;
+        let pairs = n * n.saturating_sub(1) / 2;
+        match &self.state {
+            SearchState::Exact { pairs: done, .. } => (*done, pairs),
+            SearchState::Descent(d) => d.progress(),
+            SearchState::Done(total) => (*total, *total),
+        }
+    }
+
+    /// Whether the neighbours are found.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state, SearchState::Done(_))
+    }
+
+    /// Does one bounded piece of the search (nothing once done).
+    pub(crate) fn step(&mut self) {
+        let (x, dim, n) = (&self.x[..], self.dim, self.n);
+        match &mut self.state {
+            SearchState::Exact { row, pairs } => {
+                let mut work = 0;
+                while *row < n && work < WORK_PER_STEP {
+                    let i = *row;
+                    let xi = &x[i * dim..(i + 1) * dim];
+                    for j in i + 1..n {
+                        let d = sq_dist(xi, &x[j * dim..(j + 1) * dim]);
+                        self.heaps.push(i, d, j as u32);
+                        self.heaps.push(j, d, i as u32);
+                    }
+                    *pairs += n - 1 - i;
+                    work += (n - 1 - i) * dim + 1;
+                    *row += 1;
+                }
+                if *row >= n {
+                    self.state = SearchState::Done(*pairs);
+                }
+            }
+            SearchState::Descent(d) => {
+                if d.step(x, dim, &mut self.heaps) {
+                    self.state = SearchState::Done(d.progress().1);
+                }
+            }
+            SearchState::Done(_) => {}
+        }
+    }
+
+    /// The graph found; call once [`is_done`](Self::is_done).
+    pub(crate) fn finish(self) -> KnnGraph {
+        debug_assert!(self.is_done());
+        let k = self.heaps.k;
+        let (indices, sq) = self.heaps.into_sorted();
+        let metric = self.metric;
+        let distances = sq
+            .into_iter()
+            .map(|s| match metric {
+                Metric::Euclidean => s.max(0.0).sqrt(),
+                Metric::Cosine => (s * 0.5).max(0.0),
+            })
+            .collect();
+        KnnGraph {
+            n: self.n,
+            k,
+            indices,
+            distances,
+        }
+    }
 }
 
 /// Bounded max-heaps of (squared distance, index, is-new flag), one row of k slots per point,
@@ -288,31 +395,6 @@ impl Heaps {
         }
         (idx, dist)
     }
-}
-
-fn exact_knn(
-    x: &[f32],
-    dim: usize,
-    heaps: &mut Heaps,
-    progress: &mut dyn FnMut(&str, usize, usize) -> bool,
-) -> Result<(), UmapError> {
-    let n = x.len() / dim;
-    // Pairs are visited once each; rows early on cost the most, so report by pair count.
-    let total = n * n.saturating_sub(1) / 2;
-    let mut done = 0usize;
-    for i in 0..n {
-        if i % 64 == 0 {
-            check_progress(progress, "knn", done, total)?;
-        }
-        let xi = &x[i * dim..(i + 1) * dim];
-        for j in i + 1..n {
-            let d = sq_dist(xi, &x[j * dim..(j + 1) * dim]);
-            heaps.push(i, d, j as u32);
-            heaps.push(j, d, i as u32);
-        }
-        done += n - 1 - i;
-    }
-    check_progress(progress, "knn", total, total)
 }
 
 /// Leaves of one random-projection tree over all points (index ranges into `perm`).
@@ -467,117 +549,209 @@ impl Candidates {
     }
 }
 
-fn nn_descent(
-    x: &[f32],
-    dim: usize,
-    heaps: &mut Heaps,
-    seed: u64,
-    progress: &mut dyn FnMut(&str, usize, usize) -> bool,
-) -> Result<(), UmapError> {
-    let n = x.len() / dim;
-    let k = heaps.k;
-    let mut rng = Rng::new(seed ^ 0x6E6E_6465_7363_656E);
-    // umap-learn's choices for its NNDescent call.
-    let n_trees = (5 + ((n as f64).sqrt() / 20.0).round() as usize).min(64);
-    let n_iters = ((n as f64).log2().round() as usize).max(5);
-    let leaf_size = (k + 1).max(10);
-    let max_candidates = 60usize;
-    let delta = 0.001;
-    let total = n_trees + n_iters;
-    let dist = |a: u32, b: u32| {
-        sq_dist(
-            &x[a as usize * dim..(a as usize + 1) * dim],
-            &x[b as usize * dim..(b as usize + 1) * dim],
-        )
-    };
+/// NN-descent as a resumable computation: a random-projection forest one tree a step, a top-up
+/// of short rows, then iterations of local joins, a slice of rows a step.
+struct Descent {
+    rng: Rng,
+    n: usize,
+    k: usize,
+    n_trees: usize,
+    n_iters: usize,
+    leaf_size: usize,
+    max_candidates: usize,
+    delta: f64,
+    phase: DescentPhase,
+    new_c: Option<Candidates>,
+    old_c: Option<Candidates>,
+}
 
-    for t in 0..n_trees {
-        check_progress(progress, "knn", t, total)?;
-        let (perm, leaves) = rp_tree_leaves(x, dim, leaf_size, &mut rng);
-        for (lo, hi) in leaves {
-            let leaf = &perm[lo..hi];
-            for (a, &p) in leaf.iter().enumerate() {
-                for &q in &leaf[a + 1..] {
-                    let d = dist(p, q);
-                    heaps.push(p as usize, d, q);
-                    heaps.push(q as usize, d, p);
-                }
-            }
-        }
-    }
-    // Top up rows the forest left short with random points.
-    for i in 0..n {
-        let mut tries = 0;
-        while heaps.filled(i) < k && tries < 8 * k {
-            let j = rng.below(n);
-            if j != i {
-                heaps.push(i, dist(i as u32, j as u32), j as u32);
-            }
-            tries += 1;
-        }
-        let mut j = 0;
-        while heaps.filled(i) < k {
-            if j != i {
-                heaps.push(i, dist(i as u32, j as u32), j as u32);
-            }
-            j += 1;
+#[derive(Clone, Copy)]
+enum DescentPhase {
+    /// The next tree to build.
+    Tree(usize),
+    /// Rows the forest left short get random neighbours.
+    TopUp,
+    /// Iteration `it`: candidates to build (`row: None`), or the local join from `row` on with
+    /// `updates` so far.
+    Iterate {
+        it: usize,
+        row: Option<usize>,
+        updates: usize,
+    },
+    Done,
+}
+
+impl Descent {
+    fn new(n: usize, k: usize, seed: u64) -> Self {
+        Self {
+            rng: Rng::new(seed ^ 0x6E6E_6465_7363_656E),
+            n,
+            k,
+            // umap-learn's choices for its NNDescent call.
+            n_trees: (5 + ((n as f64).sqrt() / 20.0).round() as usize).min(64),
+            n_iters: ((n as f64).log2().round() as usize).max(5),
+            leaf_size: (k + 1).max(10),
+            max_candidates: 60,
+            delta: 0.001,
+            phase: DescentPhase::Tree(0),
+            new_c: None,
+            old_c: None,
         }
     }
 
-    let mut new_c = Candidates::new(n, max_candidates);
-    let mut old_c = Candidates::new(n, max_candidates);
-    for it in 0..n_iters {
-        check_progress(progress, "knn", n_trees + it, total)?;
-        new_c.clear();
-        old_c.clear();
-        for i in 0..n {
-            for s in 0..k {
-                let j = heaps.idx[i * k + s];
-                if j == u32::MAX {
-                    continue;
-                }
-                let p = rng.unit_f32();
-                let c = if heaps.new[i * k + s] {
-                    &mut new_c
-                } else {
-                    &mut old_c
-                };
-                c.push(i, p, j);
-                c.push(j as usize, p, i as u32);
-            }
-        }
-        for i in 0..n {
-            for s in 0..k {
-                let slot = i * k + s;
-                if heaps.new[slot] && new_c.row(i).contains(&heaps.idx[slot]) {
-                    heaps.new[slot] = false;
-                }
-            }
-        }
-        let mut updates = 0usize;
-        let mut new_row = Vec::with_capacity(max_candidates);
-        let mut old_row = Vec::with_capacity(max_candidates);
-        for i in 0..n {
-            new_row.clear();
-            new_row.extend_from_slice(new_c.row(i));
-            old_row.clear();
-            old_row.extend_from_slice(old_c.row(i));
-            for (a, &p) in new_row.iter().enumerate() {
-                for &q in new_row[a + 1..].iter().chain(old_row.iter()) {
-                    if p == q {
-                        continue;
+    fn progress(&self) -> (usize, usize) {
+        let total = self.n_trees + self.n_iters;
+        let done = match self.phase {
+            DescentPhase::Tree(t) => t,
+            DescentPhase::TopUp => self.n_trees,
+            DescentPhase::Iterate { it, .. } => self.n_trees + it,
+            DescentPhase::Done => total,
+        };
+        (done, total)
+    }
+
+    /// One piece of work; true when the search is over.
+    fn step(&mut self, x: &[f32], dim: usize, heaps: &mut Heaps) -> bool {
+        let (n, k) = (self.n, self.k);
+        let dist = |a: u32, b: u32| {
+            sq_dist(
+                &x[a as usize * dim..(a as usize + 1) * dim],
+                &x[b as usize * dim..(b as usize + 1) * dim],
+            )
+        };
+        match self.phase {
+            DescentPhase::Tree(t) => {
+                let (perm, leaves) = rp_tree_leaves(x, dim, self.leaf_size, &mut self.rng);
+                for (lo, hi) in leaves {
+                    let leaf = &perm[lo..hi];
+                    for (a, &p) in leaf.iter().enumerate() {
+                        for &q in &leaf[a + 1..] {
+                            let d = dist(p, q);
+                            heaps.push(p as usize, d, q);
+                            heaps.push(q as usize, d, p);
+                        }
                     }
-                    let d = dist(p, q);
-                    updates += usize::from(heaps.push(p as usize, d, q));
-                    updates += usize::from(heaps.push(q as usize, d, p));
                 }
+                self.phase = if t + 1 < self.n_trees {
+                    DescentPhase::Tree(t + 1)
+                } else {
+                    DescentPhase::TopUp
+                };
             }
+            DescentPhase::TopUp => {
+                // Top up rows the forest left short with random points.
+                for i in 0..n {
+                    let mut tries = 0;
+                    while heaps.filled(i) < k && tries < 8 * k {
+                        let j = self.rng.below(n);
+                        if j != i {
+                            heaps.push(i, dist(i as u32, j as u32), j as u32);
+                        }
+                        tries += 1;
+                    }
+                    let mut j = 0;
+                    while heaps.filled(i) < k {
+                        if j != i {
+                            heaps.push(i, dist(i as u32, j as u32), j as u32);
+                        }
+                        j += 1;
+                    }
+                }
+                self.new_c = Some(Candidates::new(n, self.max_candidates));
+                self.old_c = Some(Candidates::new(n, self.max_candidates));
+                self.phase = DescentPhase::Iterate {
+                    it: 0,
+                    row: None,
+                    updates: 0,
+                };
+            }
+            DescentPhase::Iterate {
+                it,
+                row: None,
+                updates,
+            } => {
+                let (Some(new_c), Some(old_c)) = (self.new_c.as_mut(), self.old_c.as_mut()) else {
+                    unreachable!("candidates exist once the forest is built")
+                };
+                new_c.clear();
+                old_c.clear();
+                for i in 0..n {
+                    for s in 0..k {
+                        let j = heaps.idx[i * k + s];
+                        if j == u32::MAX {
+                            continue;
+                        }
+                        let p = self.rng.unit_f32();
+                        let c = if heaps.new[i * k + s] {
+                            &mut *new_c
+                        } else {
+                            &mut *old_c
+                        };
+                        c.push(i, p, j);
+                        c.push(j as usize, p, i as u32);
+                    }
+                }
+                for i in 0..n {
+                    for s in 0..k {
+                        let slot = i * k + s;
+                        if heaps.new[slot] && new_c.row(i).contains(&heaps.idx[slot]) {
+                            heaps.new[slot] = false;
+                        }
+                    }
+                }
+                self.phase = DescentPhase::Iterate {
+                    it,
+                    row: Some(0),
+                    updates,
+                };
+            }
+            DescentPhase::Iterate {
+                it,
+                row: Some(start),
+                mut updates,
+            } => {
+                let (Some(new_c), Some(old_c)) = (self.new_c.as_ref(), self.old_c.as_ref()) else {
+                    unreachable!("candidates exist once the forest is built")
+                };
+                let mut work = 0;
+                let mut i = start;
+                while i < n && work < WORK_PER_STEP {
+                    let new_row = new_c.row(i);
+                    let old_row = old_c.row(i);
+                    for (a, &p) in new_row.iter().enumerate() {
+                        for &q in new_row[a + 1..].iter().chain(old_row.iter()) {
+                            if p == q {
+                                continue;
+                            }
+                            let d = dist(p, q);
+                            updates += usize::from(heaps.push(p as usize, d, q));
+                            updates += usize::from(heaps.push(q as usize, d, p));
+                        }
+                    }
+                    work += new_row.len() * (new_row.len() + old_row.len()) * dim / 2 + 1;
+                    i += 1;
+                }
+                self.phase = if i < n {
+                    DescentPhase::Iterate {
+                        it,
+                        row: Some(i),
+                        updates,
+                    }
+                } else if (updates as f64) <= self.delta * (k * n) as f64 || it + 1 >= self.n_iters
+                {
+                    DescentPhase::Done
+                } else {
+                    DescentPhase::Iterate {
+                        it: it + 1,
+                        row: None,
+                        updates: 0,
+                    }
+                };
+            }
+            DescentPhase::Done => {}
         }
-        if (updates as f64) <= delta * (k * n) as f64 {
-            break;
-        }
+        matches!(self.phase, DescentPhase::Done)
     }
-    check_progress(progress, "knn", total, total)
 }
 
 #[cfg(test)]

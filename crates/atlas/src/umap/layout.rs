@@ -2,7 +2,6 @@
 //! (umap-learn's `find_ab_params` and `optimize_layout_euclidean`).
 
 use super::graph::FuzzyGraph;
-use super::{UmapError, check_progress};
 use crate::rng::Rng;
 
 /// Fits `a, b` of `1 / (1 + a x^(2b))` to the offset exponential that is 1 below `min_dist`
@@ -104,88 +103,134 @@ fn clip(v: f32) -> f32 {
     v.clamp(-4.0, 4.0)
 }
 
-/// Optimises `emb` in place: each edge is sampled every `max_w / w` epochs, pulled together
-/// with the attractive gradient, and its head pushed from `negative_sample_rate` random points.
-pub fn optimize(
-    graph: &FuzzyGraph,
-    emb: &mut [[f32; 2]],
-    p: &SgdParams,
-    rng: &mut Rng,
-    progress: &mut dyn FnMut(&str, usize, usize) -> bool,
-) -> Result<(), UmapError> {
-    let n = emb.len();
-    let n_epochs = p.n_epochs;
-    check_progress(progress, "optimize", 0, n_epochs)?;
-    if n_epochs == 0 || graph.weight.is_empty() || n < 2 {
-        return check_progress(progress, "optimize", n_epochs, n_epochs);
-    }
-    // Edges too weak to be sampled even once are dropped, as umap-learn does.
-    let w_max = graph.weight.iter().copied().fold(0.0f32, f32::max);
-    let cutoff = w_max / n_epochs as f32;
-    let mut head = Vec::new();
-    let mut tail = Vec::new();
-    let mut eps = Vec::new();
-    for e in 0..graph.weight.len() {
-        let w = graph.weight[e];
-        if w >= cutoff && w > 0.0 {
-            head.push(graph.head[e] as usize);
-            tail.push(graph.tail[e] as usize);
-            let n_samples = n_epochs as f64 * f64::from(w) / f64::from(w_max);
-            eps.push(n_epochs as f64 / n_samples);
+/// The SGD of one layout, resumable epoch by epoch: each edge is sampled every `max_w / w`
+/// epochs, pulled together with the attractive gradient, and its head pushed from
+/// `negative_sample_rate` random points. Running the epochs in any number of pieces gives the
+/// same layout as running them at once.
+pub struct Optimizer {
+    head: Vec<usize>,
+    tail: Vec<usize>,
+    eps: Vec<f64>,
+    eps_neg: Vec<f64>,
+    next: Vec<f64>,
+    next_neg: Vec<f64>,
+    a: f32,
+    b: f32,
+    gamma: f32,
+    learning_rate: f32,
+    n_epochs: usize,
+    epoch: usize,
+}
+
+impl Optimizer {
+    /// Prepares the SGD of `graph`'s layout (`n` points) with settings `p`.
+    pub fn new(graph: &FuzzyGraph, n: usize, p: &SgdParams) -> Self {
+        let n_epochs = p.n_epochs;
+        let mut opt = Self {
+            head: Vec::new(),
+            tail: Vec::new(),
+            eps: Vec::new(),
+            eps_neg: Vec::new(),
+            next: Vec::new(),
+            next_neg: Vec::new(),
+            a: p.a,
+            b: p.b,
+            gamma: p.gamma,
+            learning_rate: p.learning_rate,
+            n_epochs,
+            epoch: 0,
+        };
+        if n_epochs == 0 || graph.weight.is_empty() || n < 2 {
+            opt.epoch = n_epochs;
+            return opt;
         }
+        // Edges too weak to be sampled even once are dropped, as umap-learn does.
+        let w_max = graph.weight.iter().copied().fold(0.0f32, f32::max);
+        let cutoff = w_max / n_epochs as f32;
+        for e in 0..graph.weight.len() {
+            let w = graph.weight[e];
+            if w >= cutoff && w > 0.0 {
+                opt.head.push(graph.head[e] as usize);
+                opt.tail.push(graph.tail[e] as usize);
+                let n_samples = n_epochs as f64 * f64::from(w) / f64::from(w_max);
+                opt.eps.push(n_epochs as f64 / n_samples);
+            }
+        }
+        let neg_rate = p.negative_sample_rate as f64;
+        opt.eps_neg = opt.eps.iter().map(|e| e / neg_rate).collect();
+        opt.next = opt.eps.clone();
+        opt.next_neg = opt.eps_neg.clone();
+        opt
     }
-    let neg_rate = p.negative_sample_rate as f64;
-    let eps_neg: Vec<f64> = eps.iter().map(|e| e / neg_rate).collect();
-    let mut next = eps.clone();
-    let mut next_neg = eps_neg.clone();
-    let (a, b, gamma) = (p.a, p.b, p.gamma);
-    for epoch in 0..n_epochs {
-        let alpha = p.learning_rate * (1.0 - epoch as f32 / n_epochs as f32);
-        let ep = epoch as f64;
-        for e in 0..eps.len() {
-            if next[e] > ep {
-                continue;
-            }
-            let (j, k) = (head[e], tail[e]);
-            let mut cur = emb[j];
-            let mut other = emb[k];
-            let dx = cur[0] - other[0];
-            let dy = cur[1] - other[1];
-            let d2 = dx * dx + dy * dy;
-            if d2 > 0.0 {
-                let pw = d2.powf(b);
-                let coeff = -2.0 * a * b * (pw / d2) / (a * pw + 1.0);
-                let gx = clip(coeff * dx);
-                let gy = clip(coeff * dy);
-                cur[0] += gx * alpha;
-                cur[1] += gy * alpha;
-                other[0] -= gx * alpha;
-                other[1] -= gy * alpha;
-                emb[k] = other;
-            }
-            next[e] += eps[e];
-            let n_neg = ((ep - next_neg[e]) / eps_neg[e]) as i64;
-            for _ in 0..n_neg.max(0) {
-                let s = rng.below(n);
-                if s == j {
+
+    /// Epochs run so far.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// Epochs in all.
+    pub fn n_epochs(&self) -> usize {
+        self.n_epochs
+    }
+
+    /// Whether every epoch has run.
+    pub fn is_done(&self) -> bool {
+        self.epoch >= self.n_epochs
+    }
+
+    /// Runs up to `count` more epochs on `emb`, drawing negative samples from `rng`.
+    pub fn run(&mut self, emb: &mut [[f32; 2]], rng: &mut Rng, count: usize) {
+        let n = emb.len();
+        let end = self.epoch.saturating_add(count).min(self.n_epochs);
+        let (a, b, gamma) = (self.a, self.b, self.gamma);
+        while self.epoch < end {
+            let epoch = self.epoch;
+            let alpha = self.learning_rate * (1.0 - epoch as f32 / self.n_epochs as f32);
+            let ep = epoch as f64;
+            for e in 0..self.eps.len() {
+                if self.next[e] > ep {
                     continue;
                 }
-                let o = emb[s];
-                let dx = cur[0] - o[0];
-                let dy = cur[1] - o[1];
+                let (j, k) = (self.head[e], self.tail[e]);
+                let mut cur = emb[j];
+                let mut other = emb[k];
+                let dx = cur[0] - other[0];
+                let dy = cur[1] - other[1];
                 let d2 = dx * dx + dy * dy;
                 if d2 > 0.0 {
-                    let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0));
-                    cur[0] += clip(coeff * dx) * alpha;
-                    cur[1] += clip(coeff * dy) * alpha;
+                    let pw = d2.powf(b);
+                    let coeff = -2.0 * a * b * (pw / d2) / (a * pw + 1.0);
+                    let gx = clip(coeff * dx);
+                    let gy = clip(coeff * dy);
+                    cur[0] += gx * alpha;
+                    cur[1] += gy * alpha;
+                    other[0] -= gx * alpha;
+                    other[1] -= gy * alpha;
+                    emb[k] = other;
                 }
+                self.next[e] += self.eps[e];
+                let n_neg = ((ep - self.next_neg[e]) / self.eps_neg[e]) as i64;
+                for _ in 0..n_neg.max(0) {
+                    let s = rng.below(n);
+                    if s == j {
+                        continue;
+                    }
+                    let o = emb[s];
+                    let dx = cur[0] - o[0];
+                    let dy = cur[1] - o[1];
+                    let d2 = dx * dx + dy * dy;
+                    if d2 > 0.0 {
+                        let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0));
+                        cur[0] += clip(coeff * dx) * alpha;
+                        cur[1] += clip(coeff * dy) * alpha;
+                    }
+                }
+                emb[j] = cur;
+                self.next_neg[e] += n_neg as f64 * self.eps_neg[e];
             }
-            emb[j] = cur;
-            next_neg[e] += n_neg as f64 * eps_neg[e];
+            self.epoch += 1;
         }
-        check_progress(progress, "optimize", epoch + 1, n_epochs)?;
     }
-    Ok(())
 }
 
 #[cfg(test)]

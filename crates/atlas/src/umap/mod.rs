@@ -2,7 +2,9 @@
 //! and algorithm step by step: kNN graph (exact below 4096 points, NN-descent above), smooth
 //! kNN distances, fuzzy union, `a, b` fitted from `min_dist`/`spread`, spectral initialisation
 //! and SGD with negative sampling. Single-threaded and deterministic: the same input, parameters
-//! and seed give bit-identical output on the same platform.
+//! and seed give bit-identical output on the same platform. [`UmapStepper`] runs the same
+//! computation a bounded piece at a time, for callers that must give control back in between
+//! (a browser worker that answers a cancel); however it is split, the layout is the same.
 
 mod graph;
 mod init;
@@ -197,22 +199,7 @@ pub fn fit_with_progress(
     params: &UmapParams,
     progress: &mut dyn FnMut(&str, usize, usize) -> bool,
 ) -> Result<Vec<[f32; 2]>, UmapError> {
-    params.validate()?;
-    let n = check_data(data, dim)?;
-    if n <= 1 {
-        return Ok(vec![[0.0, 0.0]; n]);
-    }
-    let k = (params.n_neighbors - 1).min(n - 1);
-    let knn = nearest_neighbors(
-        data,
-        dim,
-        k,
-        params.metric,
-        params.knn,
-        params.seed,
-        progress,
-    )?;
-    embed(&knn, Some((data, dim)), params, progress)
+    UmapStepper::new(data, dim, params)?.run_with_progress(progress)
 }
 
 /// UMAP layout from a precomputed neighbour graph (e.g. from an external index); `params`'
@@ -222,58 +209,243 @@ pub fn fit_graph(
     params: &UmapParams,
     progress: &mut dyn FnMut(&str, usize, usize) -> bool,
 ) -> Result<Vec<[f32; 2]>, UmapError> {
-    params.validate()?;
-    if params.init == Init::Pca {
-        return Err(UmapError::InitNeedsData);
-    }
-    if knn.n() <= 1 {
-        return Ok(vec![[0.0, 0.0]; knn.n()]);
-    }
-    embed(knn, None, params, progress)
+    UmapStepper::from_graph(knn.clone(), params)?.run_with_progress(progress)
 }
 
-fn embed(
-    knn: &KnnGraph,
-    data: Option<(&[f32], usize)>,
-    params: &UmapParams,
-    progress: &mut dyn FnMut(&str, usize, usize) -> bool,
-) -> Result<Vec<[f32; 2]>, UmapError> {
-    let n = knn.n();
-    let mut rng = Rng::new(params.seed);
-    let graph = fuzzy_simplicial_set(
-        knn,
-        f64::from(params.local_connectivity),
-        f64::from(params.set_op_mix_ratio),
-    );
-    let coords = init::initialize(&graph, data, params.init, &mut rng, progress)?;
-    // umap-learn rescales every initialisation to [0, 10] per axis before SGD.
-    let mut emb = vec![[0f32; 2]; n];
-    for axis in 0..2 {
-        let (lo, hi) = coords
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), c| {
-                (l.min(c[axis]), h.max(c[axis]))
-            });
-        let range = hi - lo;
-        for (e, c) in emb.iter_mut().zip(&coords) {
-            e[axis] = if range > 0.0 && range.is_finite() {
-                (10.0 * (c[axis] - lo) / range) as f32
-            } else {
-                rng.unit_f32() * 10.0
-            };
+/// A UMAP run that advances a bounded piece at a time, for callers that must give control back
+/// between pieces (a browser worker answering a cancel): [`step`](Self::step) does at most
+/// about 4M multiply-adds of the neighbour search, ten power iterations of the spectral
+/// initialisation, or one SGD epoch. However the run is split, the layout is bit-identical to
+/// [`fit_with_progress`]'s for the same input and parameters (which runs one).
+pub struct UmapStepper<'a> {
+    params: UmapParams,
+    data: Option<(&'a [f32], usize)>,
+    n: usize,
+    stage: Stage<'a>,
+}
+
+enum Stage<'a> {
+    Knn(knn::KnnSearch<'a>),
+    /// The neighbours are known: the fuzzy graph is next.
+    Graph(KnnGraph),
+    Init {
+        graph: FuzzyGraph,
+        init: init::Initializer,
+        rng: Rng,
+    },
+    Optimize {
+        sgd: layout::Optimizer,
+        emb: Vec<[f32; 2]>,
+        rng: Rng,
+    },
+    Done(Vec<[f32; 2]>),
+}
+
+impl<'a> UmapStepper<'a> {
+    /// Checks the parameters and the data (`[n x dim]` row-major) and prepares the run; no
+    /// work is done until [`step`](Self::step).
+    pub fn new(data: &'a [f32], dim: usize, params: &UmapParams) -> Result<Self, UmapError> {
+        params.validate()?;
+        let n = check_data(data, dim)?;
+        let stage = if n <= 1 {
+            Stage::Done(vec![[0.0, 0.0]; n])
+        } else {
+            let k = (params.n_neighbors - 1).min(n - 1);
+            Stage::Knn(knn::KnnSearch::new(
+                data,
+                dim,
+                k,
+                params.metric,
+                params.knn,
+                params.seed,
+            )?)
+        };
+        Ok(Self {
+            params: params.clone(),
+            data: Some((data, dim)),
+            n,
+            stage,
+        })
+    }
+
+    /// A run from a precomputed neighbour graph, as [`fit_graph`].
+    pub fn from_graph(knn: KnnGraph, params: &UmapParams) -> Result<Self, UmapError> {
+        params.validate()?;
+        if params.init == Init::Pca {
+            return Err(UmapError::InitNeedsData);
+        }
+        let n = knn.n();
+        let stage = if n <= 1 {
+            Stage::Done(vec![[0.0, 0.0]; n])
+        } else {
+            Stage::Graph(knn)
+        };
+        Ok(Self {
+            params: params.clone(),
+            data: None,
+            n,
+            stage,
+        })
+    }
+
+    /// The stage (`"knn"`, `"init"` or `"optimize"`), the work done in it and its total.
+    pub fn progress(&self) -> (&'static str, usize, usize) {
+        match &self.stage {
+            Stage::Knn(s) => {
+                let (done, total) = s.progress();
+                ("knn", done, total)
+            }
+            Stage::Graph(_) => ("init", 0, self.n),
+            Stage::Init { graph, init, .. } => {
+                let (done, total) = init.progress(graph);
+                ("init", done, total)
+            }
+            Stage::Optimize { sgd, .. } => ("optimize", sgd.epoch(), sgd.n_epochs()),
+            Stage::Done(_) => {
+                let epochs = self.params.epochs_for(self.n);
+                ("optimize", epochs, epochs)
+            }
         }
     }
-    let (a, b) = find_ab_params(params.spread, params.min_dist);
-    let sgd = layout::SgdParams {
-        a,
-        b,
-        gamma: params.repulsion_strength,
-        learning_rate: params.learning_rate,
-        negative_sample_rate: params.negative_sample_rate,
-        n_epochs: params.epochs_for(n),
-    };
-    layout::optimize(&graph, &mut emb, &sgd, &mut rng, progress)?;
-    Ok(emb)
+
+    /// Whether the layout is ready.
+    pub fn is_done(&self) -> bool {
+        matches!(self.stage, Stage::Done(_))
+    }
+
+    /// Does one bounded piece of the run (nothing once it is done).
+    pub fn step(&mut self) {
+        let stage = std::mem::replace(&mut self.stage, Stage::Done(Vec::new()));
+        self.stage = match stage {
+            Stage::Knn(mut search) => {
+                search.step();
+                if search.is_done() {
+                    Stage::Graph(search.finish())
+                } else {
+                    Stage::Knn(search)
+                }
+            }
+            Stage::Graph(knn) => Stage::Init {
+                graph: fuzzy_simplicial_set(
+                    &knn,
+                    f64::from(self.params.local_connectivity),
+                    f64::from(self.params.set_op_mix_ratio),
+                ),
+                init: init::Initializer::new(self.params.init),
+                rng: Rng::new(self.params.seed),
+            },
+            Stage::Init {
+                graph,
+                mut init,
+                mut rng,
+            } => {
+                if init.is_done() {
+                    self.start_sgd(&graph, init.finish(), rng)
+                } else {
+                    init.step(&graph, self.data, &mut rng);
+                    Stage::Init { graph, init, rng }
+                }
+            }
+            Stage::Optimize {
+                mut sgd,
+                mut emb,
+                mut rng,
+            } => {
+                sgd.run(&mut emb, &mut rng, 1);
+                if sgd.is_done() {
+                    Stage::Done(emb)
+                } else {
+                    Stage::Optimize { sgd, emb, rng }
+                }
+            }
+            done @ Stage::Done(_) => done,
+        };
+    }
+
+    /// Runs up to `steps` more steps; returns whether the layout is ready.
+    pub fn run(&mut self, steps: usize) -> bool {
+        for _ in 0..steps {
+            if self.is_done() {
+                break;
+            }
+            self.step();
+        }
+        self.is_done()
+    }
+
+    /// The layout once [`is_done`](Self::is_done).
+    pub fn layout(&self) -> Option<&[[f32; 2]]> {
+        match &self.stage {
+            Stage::Done(emb) => Some(emb),
+            _ => None,
+        }
+    }
+
+    /// The layout, once [`is_done`](Self::is_done).
+    pub fn into_layout(self) -> Option<Vec<[f32; 2]>> {
+        match self.stage {
+            Stage::Done(emb) => Some(emb),
+            _ => None,
+        }
+    }
+
+    /// Runs to the end, reporting progress before every step; `progress` returning false
+    /// stops the run with [`UmapError::Cancelled`].
+    pub fn run_with_progress(
+        mut self,
+        progress: &mut dyn FnMut(&str, usize, usize) -> bool,
+    ) -> Result<Vec<[f32; 2]>, UmapError> {
+        if let Stage::Done(emb) = self.stage {
+            // Nothing to lay out (0 or 1 point).
+            return Ok(emb);
+        }
+        loop {
+            let (stage, done, total) = self.progress();
+            check_progress(progress, stage, done, total)?;
+            if self.is_done() {
+                return Ok(self.into_layout().unwrap_or_default());
+            }
+            self.step();
+        }
+    }
+
+    /// The initial layout rescaled to [0, 10] per axis (as umap-learn before SGD) and the SGD
+    /// prepared.
+    fn start_sgd(&self, graph: &FuzzyGraph, coords: Vec<[f64; 2]>, mut rng: Rng) -> Stage<'a> {
+        let n = self.n;
+        let params = &self.params;
+        let mut emb = vec![[0f32; 2]; n];
+        for axis in 0..2 {
+            let (lo, hi) = coords
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), c| {
+                    (l.min(c[axis]), h.max(c[axis]))
+                });
+            let range = hi - lo;
+            for (e, c) in emb.iter_mut().zip(&coords) {
+                e[axis] = if range > 0.0 && range.is_finite() {
+                    (10.0 * (c[axis] - lo) / range) as f32
+                } else {
+                    rng.unit_f32() * 10.0
+                };
+            }
+        }
+        let (a, b) = find_ab_params(params.spread, params.min_dist);
+        let sgd = layout::SgdParams {
+            a,
+            b,
+            gamma: params.repulsion_strength,
+            learning_rate: params.learning_rate,
+            negative_sample_rate: params.negative_sample_rate,
+            n_epochs: params.epochs_for(n),
+        };
+        let sgd = layout::Optimizer::new(graph, n, &sgd);
+        if sgd.is_done() {
+            Stage::Done(emb)
+        } else {
+            Stage::Optimize { sgd, emb, rng }
+        }
+    }
 }
 
 #[cfg(test)]

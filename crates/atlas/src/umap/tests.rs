@@ -314,3 +314,155 @@ fn edge_cases_never_panic() {
     let max = e.iter().flatten().fold(0f32, |m, v| m.max(*v));
     assert!((max - 10.0).abs() < 1e-4);
 }
+
+/// Runs `stepper` to the end in pieces of sizes drawn from `sizes` (cycled), checking that
+/// progress never goes backwards within a stage; returns the layout and the steps taken.
+fn run_in_pieces(mut stepper: UmapStepper<'_>, sizes: &[usize]) -> (Vec<[f32; 2]>, usize) {
+    let mut steps = 0;
+    let mut last = ("", 0usize);
+    for &k in sizes.iter().cycle() {
+        let (stage, done, total) = stepper.progress();
+        assert!(done <= total, "{stage} {done}/{total}");
+        if stage == last.0 {
+            assert!(done >= last.1, "{stage} went backwards");
+        }
+        last = (stage, done);
+        if stepper.is_done() {
+            break;
+        }
+        let before = stepper.progress();
+        stepper.run(k);
+        steps += k;
+        // A piece may stay inside one stage; the stepper never skips backwards.
+        let after = stepper.progress();
+        assert!(before.0 != after.0 || after.1 >= before.1);
+    }
+    assert!(stepper.layout().is_some());
+    (stepper.into_layout().unwrap(), steps)
+}
+
+#[test]
+fn a_stepped_run_is_bit_identical_to_fit_whatever_the_pieces() {
+    let bits = |e: &[[f32; 2]]| e.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let (small, _) = blobs(300, 12, 4, 1.0, 11);
+    // Far apart clusters: several connected components, laid out by the meta layout.
+    let (apart, _) = blobs(200, 8, 6, 500.0, 12);
+    let (big, _) = blobs(4200, 10, 8, 1.0, 13);
+    let cases: Vec<(&str, &[f32], usize, UmapParams)> = vec![
+        (
+            "exact euclidean, spectral",
+            &small,
+            12,
+            UmapParams {
+                n_epochs: Some(60),
+                ..Default::default()
+            },
+        ),
+        (
+            "cosine as the atlas",
+            &small,
+            12,
+            UmapParams {
+                metric: Metric::Cosine,
+                n_neighbors: 20,
+                min_dist: 0.01,
+                seed: 3,
+                n_epochs: Some(60),
+                ..Default::default()
+            },
+        ),
+        (
+            "components",
+            &apart,
+            8,
+            UmapParams {
+                n_epochs: Some(40),
+                ..Default::default()
+            },
+        ),
+        (
+            "pca",
+            &small,
+            12,
+            UmapParams {
+                init: Init::Pca,
+                n_epochs: Some(30),
+                ..Default::default()
+            },
+        ),
+        (
+            "random",
+            &small,
+            12,
+            UmapParams {
+                init: Init::Random,
+                n_epochs: Some(30),
+                ..Default::default()
+            },
+        ),
+        (
+            "nn-descent",
+            &big,
+            10,
+            UmapParams {
+                n_epochs: Some(20),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, data, dim, p) in cases {
+        let whole = fit_with_progress(data, dim, &p, &mut |_, _, _| true).unwrap();
+        for sizes in [&[1][..], &[7], &[3, 1, 50, 2]] {
+            let (stepped, steps) = run_in_pieces(UmapStepper::new(data, dim, &p).unwrap(), sizes);
+            assert_eq!(bits(&stepped), bits(&whole), "{name}, pieces {sizes:?}");
+            // The run is split finely: at least one step per epoch.
+            assert!(steps > p.n_epochs.unwrap(), "{name}: {steps} steps");
+        }
+    }
+    // From a precomputed graph, as fit_graph.
+    let p = UmapParams {
+        n_epochs: Some(50),
+        ..Default::default()
+    };
+    let knn = nearest_neighbors(
+        &small,
+        12,
+        14,
+        Metric::Euclidean,
+        KnnMethod::Auto,
+        p.seed,
+        &mut |_, _, _| true,
+    )
+    .unwrap();
+    let whole = fit_graph(&knn, &p, &mut |_, _, _| true).unwrap();
+    let (stepped, _) = run_in_pieces(UmapStepper::from_graph(knn, &p).unwrap(), &[5]);
+    assert_eq!(bits(&stepped), bits(&whole));
+    // Nothing to lay out: done from the start.
+    let one = UmapStepper::new(&[1.0, 2.0], 2, &p).unwrap();
+    assert!(one.is_done());
+    assert_eq!(one.layout(), Some(&[[0.0, 0.0]][..]));
+}
+
+#[test]
+fn steps_are_small_pieces_of_the_stages() {
+    // The exact search of 2000 points of dimension 384 (the page's default atlas) is split
+    // into many steps, and so are the initialisation and the epochs.
+    let (data, _) = blobs(2000, 384, 8, 1.0, 14);
+    let p = UmapParams {
+        metric: Metric::Cosine,
+        n_neighbors: 20,
+        min_dist: 0.01,
+        n_epochs: Some(20),
+        ..Default::default()
+    };
+    let mut s = UmapStepper::new(&data, 384, &p).unwrap();
+    let mut per_stage = std::collections::BTreeMap::<&str, usize>::new();
+    while !s.is_done() {
+        *per_stage.entry(s.progress().0).or_default() += 1;
+        s.step();
+    }
+    eprintln!("steps per stage: {per_stage:?}");
+    assert!(per_stage["knn"] >= 100, "{per_stage:?}");
+    assert!(per_stage["init"] >= 3, "{per_stage:?}");
+    assert_eq!(per_stage["optimize"], 20, "{per_stage:?}");
+}
