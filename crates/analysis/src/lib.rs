@@ -1,7 +1,7 @@
 //! Neuron analysis on any CLIP, generic over burn's `Backend`: how units respond to sets of
 //! images, how well they separate concepts (AUROC) in each modality, and what is built on
 //! that: multimodal-neuron rankings with text alignment, lesion experiments, typographic
-//! attacks and neuron families. [`concepts`] holds the concept study's inputs (the probe
+//! attacks, neuron families and the rendered-text probe (which written words drive a unit). [`concepts`] holds the concept study's inputs (the probe
 //! images drawn and written, the zero-shot prompts) that the command line and the page share.
 
 pub mod attack;
@@ -10,6 +10,7 @@ pub mod error;
 pub mod families;
 pub mod lesion;
 pub mod multimodal;
+pub mod reading;
 pub mod response;
 pub mod stats;
 pub mod zeroshot;
@@ -28,6 +29,7 @@ pub use multimodal::{
     evidence, layer_responses, margin_lost, multimodal_neurons, rank_units, text_alignments,
     units_for_concept,
 };
+pub use reading::{WordReading, caption_words, rank_words, reading_responses};
 pub use response::{Reduce, unit_responses};
 pub use stats::auroc;
 pub use zeroshot::{

@@ -1,4 +1,4 @@
-//! `neurons`, `lesion`, `attack`, `families`: the multimodal-neuron analyses as tables (or
+//! `neurons`, `lesion`, `attack`, `families`, `words`: the multimodal-neuron analyses as tables (or
 //! JSON with `--json`), on the built-in model unless `--model` names another bundle.
 
 use std::path::PathBuf;
@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use modalscope_analysis::Reduce;
-use modalscope_cli::study::{EVAL_FIRST, PROBE_FIRST, Study, concept_index, parse_units};
+use modalscope_analysis::reading::{RENDERINGS, rank_words, reading_responses};
+use modalscope_cli::study::{BATCH, EVAL_FIRST, PROBE_FIRST, Study, concept_index, parse_units};
 use modalscope_model::Lesion;
 use serde_json::json;
 
@@ -117,6 +118,26 @@ pub struct FamiliesArgs {
     reduce: ReduceArg,
     #[command(flatten)]
     common: Common,
+}
+
+/// Options of `modalscope words`.
+#[derive(Args)]
+pub struct WordsArgs {
+    /// The image-tower layer, e.g. vision.blocks.3.mlp.
+    #[arg(long)]
+    layer: String,
+    /// The unit (neuron or channel) of the layer.
+    #[arg(long)]
+    unit: usize,
+    /// How many words to list.
+    #[arg(long, default_value_t = 12)]
+    top: usize,
+    /// The model: a bundle carrying its tokenizer.
+    #[arg(long, default_value = "web/builtin.msb")]
+    model: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 fn per_concept(c: &Common) -> Result<usize> {
@@ -361,6 +382,54 @@ pub fn attack(args: AttackArgs) -> Result<()> {
         100.0 * report.flipped_concepts,
         report.concepts.iter().filter(|c| c.flip_rate > 0.5).count(),
         report.concepts.len()
+    );
+    Ok(())
+}
+
+/// Runs `modalscope words`.
+pub fn words(args: WordsArgs) -> Result<()> {
+    let study = Study::load(&args.model)?;
+    study.check_image_layer(&args.layer)?;
+    let (responses, units) =
+        reading_responses(&study.clip, &args.layer, &study.words, RENDERINGS, BATCH)?;
+    let ranked = rank_words(
+        &study.words,
+        &responses,
+        units,
+        RENDERINGS,
+        args.unit,
+        args.top,
+    )?;
+    if args.json {
+        return print_json(json!({
+            "model": args.model.display().to_string(),
+            "layer": args.layer,
+            "unit": args.unit,
+            "vocabulary": study.words.len(),
+            "renderings": RENDERINGS,
+            "words": ranked,
+        }));
+    }
+    println!(
+        "{} unit {}: the written words that drive it most ({} words, {} letterings each)",
+        args.layer,
+        args.unit,
+        study.words.len(),
+        RENDERINGS
+    );
+    println!("{:>4}  {:<14} {:>9} {:>7}", "rank", "word", "mean", "z");
+    for (rank, w) in ranked.iter().enumerate() {
+        println!(
+            "{:>4}  {:<14} {:>9.4} {:>+7.2}",
+            rank + 1,
+            w.word,
+            w.mean,
+            w.z
+        );
+    }
+    println!(
+        "mean: the unit's response (mean over positions) averaged over the word's letterings; \
+         z: standard deviations above the mean word."
     );
     Ok(())
 }

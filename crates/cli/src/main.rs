@@ -73,6 +73,9 @@ enum Command {
     Attack(analyze::AttackArgs),
     /// Cluster a layer's neurons into families by their concept profiles.
     Families(analyze::FamiliesArgs),
+    /// The rendered-text probe: the vocabulary's words written in images, and which of them
+    /// drive a unit most.
+    Words(analyze::WordsArgs),
     /// Dataset examples: the images (a folder, a zip or the generated set) that drive each
     /// neuron of some layers most, with where they fired, exported as JSON + PNG.
     Examples(survey::ExamplesArgs),
@@ -121,6 +124,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Lesion(args) => analyze::lesion(args),
         Command::Attack(args) => analyze::attack(args),
         Command::Families(args) => analyze::families(args),
+        Command::Words(args) => analyze::words(args),
         Command::Examples(args) => survey::examples(args),
         Command::Atlas(args) => survey::atlas(args),
     }

@@ -15,6 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::backend::Flex;
 use burn::tensor::Tensor;
 use modalscope_analysis::concepts::{attack_images, class_prompts, labelled_images};
+use modalscope_analysis::reading::{MAX_WORDS, probe_words};
 use modalscope_analysis::{
     AttackReport, ClassPrompts, Families, LabelledImages, LesionReport, MultimodalNeuron, Probe,
     Reduce, UnitScore, class_embeddings, concept_profiles, layer_responses, lesion_experiment,
@@ -44,6 +45,8 @@ pub struct Study {
     pub prompts: ClassPrompts,
     /// How images are prepared for the model.
     pub pre: Preprocessor,
+    /// The words the rendered-text probe writes (`reading::probe_words`).
+    pub words: Vec<String>,
 }
 
 impl Study {
@@ -73,7 +76,16 @@ impl Study {
             .context("the bundle's tokenizer cannot be read")?;
         let prompts = class_prompts(&tokenizer);
         let pre = Preprocessor::for_config(clip.config());
-        Ok(Self { clip, prompts, pre })
+        let words = probe_words(&clip.config().name, &tokenizer, MAX_WORDS)
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
+        Ok(Self {
+            clip,
+            prompts,
+            pre,
+            words,
+        })
     }
 
     /// Concept names, in class order.

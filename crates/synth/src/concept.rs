@@ -7,6 +7,9 @@ pub const CONCEPTS: &[&str] = &[
     "boat", "cloud", "bolt", "mushroom", "apple", "clock", "eye", "bell", "envelope", "ladder",
 ];
 
+/// The name the built-in model (trained on these concepts) goes by in links and bundles.
+pub const BUILTIN_MODEL: &str = "modalscope-synth";
+
 /// The class id of a concept name, if it is one.
 pub fn concept_id(name: &str) -> Option<usize> {
     CONCEPTS.iter().position(|c| *c == name)

@@ -88,7 +88,7 @@ impl TrainConfig {
     /// The recipe of the shipped built-in model (about 55 minutes on 2 idle CPU cores).
     pub fn builtin() -> Self {
         Self {
-            name: "modalscope-synth".into(),
+            name: modalscope_synth::BUILTIN_MODEL.into(),
             shape: ModelShape {
                 image_size: 64,
                 patch_size: 8,
