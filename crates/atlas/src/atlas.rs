@@ -155,6 +155,15 @@ pub struct Cell {
     /// The icon's file name, filled by the caller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
+    /// The value the icon's feature visualization reached on its objective (the cell's mean
+    /// direction), filled by the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon_score: Option<f32>,
+    /// How specific the icon is to its cell: the share of the level's other cells whose
+    /// directions it matches less than its own (1: its own cell's best of all), filled by the
+    /// caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon_specificity: Option<f32>,
 }
 
 impl Cell {
@@ -320,6 +329,8 @@ impl Atlas {
                     top_neurons: None,
                     label: None,
                     icon: None,
+                    icon_score: None,
+                    icon_specificity: None,
                 });
             }
             levels.push(Level { size, cells });
@@ -588,6 +599,8 @@ mod tests {
         assert!(c.mean.iter().all(|&w| w <= top[0].weight));
         c.label = Some("dogs".into());
         c.icon = Some("icons/0-0-0.png".into());
+        c.icon_score = Some(0.75);
+        c.icon_specificity = Some(0.5);
         let json = a.to_json().unwrap();
         let back = Atlas::from_json(&json).unwrap();
         assert_eq!(back, a);

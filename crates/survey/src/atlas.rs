@@ -86,8 +86,12 @@ pub struct Icon {
     pub size: usize,
     /// RGB bytes, row-major.
     pub rgb: Vec<u8>,
-    /// The icon's objective (cell direction) on the final image.
-    pub score: f32,
+    /// The icon's objective (its cell's direction) on the final image (`None` when unknown,
+    /// e.g. read from an export that did not record it).
+    pub score: Option<f32>,
+    /// The share of the level's other cells whose directions the icon matches less than its
+    /// own, by cosine at the centre position (see [`specificity`]).
+    pub specificity: Option<f32>,
 }
 
 impl Icon {
@@ -109,12 +113,7 @@ pub fn build_atlas(
     config: &AtlasConfig,
     mut on_progress: impl FnMut(&str, usize, usize) -> bool,
 ) -> Result<Atlas> {
-    if samples.len() < 2 {
-        return Err(SurveyError::Atlas(format!(
-            "an atlas needs at least 2 activation vectors, the sample has {}; use more images",
-            samples.len()
-        )));
-    }
+    check_samples(samples)?;
     let layout = modalscope_atlas::umap::fit_with_progress(
         &samples.vectors,
         samples.dim,
@@ -125,7 +124,30 @@ pub fn build_atlas(
         modalscope_atlas::UmapError::Cancelled => SurveyError::Cancelled,
         other => SurveyError::Atlas(other.to_string()),
     })?;
-    let mut atlas = Atlas::build(&samples.vectors, samples.dim, &layout, &config.grid)
+    atlas_from_layout(samples, config, &layout)
+}
+
+/// Refuses a sample too small for an atlas (what [`build_atlas`] checks first, for callers
+/// that run the layout themselves).
+pub fn check_samples(samples: &Samples) -> Result<()> {
+    if samples.len() < 2 {
+        return Err(SurveyError::Atlas(format!(
+            "an atlas needs at least 2 activation vectors, the sample has {}; use more images",
+            samples.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The grids of an atlas over a finished layout of the samples (the second half of
+/// [`build_atlas`], for callers that step the layout themselves with
+/// [`modalscope_atlas::UmapStepper`]).
+pub fn atlas_from_layout(
+    samples: &Samples,
+    config: &AtlasConfig,
+    layout: &[[f32; 2]],
+) -> Result<Atlas> {
+    let mut atlas = Atlas::build(&samples.vectors, samples.dim, layout, &config.grid)
         .map_err(|e| SurveyError::Atlas(e.to_string()))?;
     atlas.fill_top_neurons(config.top_neurons);
     if atlas.levels.iter().all(|l| l.cells.is_empty()) {
@@ -171,6 +193,7 @@ pub fn render_icons<B: AutodiffBackend>(
         ));
     }
     let total = cells.len();
+    let directions = AtlasDirections::new(atlas);
     let mut icons = Vec::with_capacity(total);
     for chunk in cells.chunks(config.batch) {
         let objective = cell_objective(layer, chunk.iter().map(|c| &c.mean[..]), config);
@@ -184,20 +207,24 @@ pub fn render_icons<B: AutodiffBackend>(
         let out = render(clip, objective.clone(), render_config, 0, |_| true)?;
         // Each batch element's terms are masked to itself: one value per icon, its own cell.
         let images = images_tensor::<B>(&out.pixels, chunk.len(), size, &clip.device());
-        let scores: Vec<f32> = objective
-            .scores(clip, images)
-            .into_data()
-            .convert::<f32>()
-            .into_vec()
-            .map_err(|e| SurveyError::Atlas(format!("{e:?}")))?;
-        for ((cell, rgb), score) in chunk.iter().zip(out.images).zip(scores) {
+        let (scores, cosines) = icon_measures(clip, layer, &objective, images, &directions)?;
+        let scores = host(scores)?;
+        let cosines = host(cosines)?;
+        let m = directions.len();
+        for (i, ((cell, rgb), score)) in chunk.iter().zip(out.images).zip(scores).enumerate() {
             icons.push(Icon {
                 level: cell.level,
                 col: cell.col,
                 row: cell.row,
                 size,
                 rgb,
-                score,
+                score: Some(score),
+                specificity: directions.specificity(
+                    cell.level,
+                    cell.col,
+                    cell.row,
+                    &cosines[i * m..(i + 1) * m],
+                ),
             });
         }
         if !on_progress(icons.len(), total) {
@@ -205,6 +232,108 @@ pub fn render_icons<B: AutodiffBackend>(
         }
     }
     Ok(icons)
+}
+
+fn host<B: burn::tensor::backend::Backend, const D: usize>(
+    t: burn::tensor::Tensor<B, D>,
+) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec()
+        .map_err(|e| SurveyError::Atlas(format!("{e:?}")))
+}
+
+/// The mean directions of every cell of an atlas, all levels in order: what icons are
+/// compared with.
+pub struct AtlasDirections {
+    /// `[cells x dim]` row-major.
+    values: Vec<f32>,
+    dim: usize,
+    /// (level, row, col) of each direction, in order (so sorted).
+    keys: Vec<(u32, u32, u32)>,
+}
+
+impl AtlasDirections {
+    /// The directions of `atlas`' cells (their means; none for an imported atlas).
+    pub fn new(atlas: &Atlas) -> Self {
+        let cells = atlas
+            .levels
+            .iter()
+            .flat_map(|l| &l.cells)
+            .filter(|c| c.mean.len() == atlas.dim);
+        let mut values = Vec::new();
+        let mut keys = Vec::new();
+        for c in cells {
+            values.extend_from_slice(&c.mean);
+            keys.push((c.level, c.row, c.col));
+        }
+        Self {
+            values,
+            dim: atlas.dim,
+            keys,
+        }
+    }
+
+    /// Directions over all levels.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// `[len, dim]` on `device`.
+    pub fn tensor<B: burn::tensor::backend::Backend>(
+        &self,
+        device: &B::Device,
+    ) -> burn::tensor::Tensor<B, 2> {
+        burn::tensor::Tensor::from_data(
+            burn::tensor::TensorData::new(self.values.clone(), [self.len(), self.dim]),
+            device,
+        )
+    }
+
+    /// How specific the icon of cell (`level`, `col`, `row`) is, from its cosines with every
+    /// direction (in order, as [`icon_measures`] gives them): see [`specificity`].
+    pub fn specificity(&self, level: u32, col: u32, row: u32, cosines: &[f32]) -> Option<f32> {
+        let own = self.keys.binary_search(&(level, row, col)).ok()?;
+        let start = self.keys.partition_point(|k| k.0 < level);
+        let end = self.keys.partition_point(|k| k.0 <= level);
+        specificity(cosines.get(start..end)?, own - start)
+    }
+}
+
+/// The share of the other directions of `cosines` that are less aligned with an icon than its
+/// own (`own`): 1 when the icon matches its own cell best of all; `None` without others.
+pub fn specificity(cosines: &[f32], own: usize) -> Option<f32> {
+    let mine = *cosines.get(own)?;
+    let others = cosines.len() - 1;
+    if others == 0 {
+        return None;
+    }
+    let beaten = cosines
+        .iter()
+        .enumerate()
+        .filter(|&(j, &c)| j != own && c < mine)
+        .count();
+    Some(beaten as f32 / others as f32)
+}
+
+/// Per icon of a batch, on the device (for callers that read back asynchronously): the value
+/// of `objective` (one term per batch element, as [`cell_objective`] makes it) and the cosine
+/// of its centre activation with every direction of `directions`, `[batch, len]`.
+pub fn icon_measures<B: burn::tensor::backend::Backend>(
+    clip: &Clip<B>,
+    layer: &str,
+    objective: &Objective,
+    images: burn::tensor::Tensor<B, 4>,
+    directions: &AtlasDirections,
+) -> Result<(burn::tensor::Tensor<B, 1>, burn::tensor::Tensor<B, 2>)> {
+    let scores = objective.scores(clip, images.clone());
+    let cosines = centre_cosines(clip, layer, images, directions.tensor(&clip.device()))?;
+    Ok((scores, cosines))
 }
 
 /// One icon per direction, each batch element ascending its own cell's direction (the
@@ -228,7 +357,34 @@ pub fn centre_alignment<'a, B: burn::tensor::backend::Backend>(
     images: burn::tensor::Tensor<B, 4>,
     directions: impl Iterator<Item = &'a [f32]>,
 ) -> Result<Vec<Vec<f32>>> {
+    let dirs: Vec<&[f32]> = directions.collect();
+    let dim = dirs.first().map_or(0, |d| d.len());
+    let n = images.dims()[0];
+    let values: Vec<f32> = dirs.iter().flat_map(|d| d.iter().copied()).collect();
+    let dirs = burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(values, [dirs.len(), dim]),
+        &clip.device(),
+    );
+    let m = dirs.dims()[0];
+    let cos = host(centre_cosines(clip, layer, images, dirs)?)?;
+    Ok((0..n).map(|i| cos[i * m..(i + 1) * m].to_vec()).collect())
+}
+
+/// `[n, m]` cosines of the `n` images' activations at the layer's centre position with the
+/// `m` directions, on the device (images of another size than the model's input are resized).
+pub fn centre_cosines<B: burn::tensor::backend::Backend>(
+    clip: &Clip<B>,
+    layer: &str,
+    images: burn::tensor::Tensor<B, 4>,
+    directions: burn::tensor::Tensor<B, 2>,
+) -> Result<burn::tensor::Tensor<B, 2>> {
     crate::pass::check_image_layer(clip, layer)?;
+    let size = clip.config().vision.image_size();
+    let images = if images.dims()[2] == size {
+        images
+    } else {
+        modalscope_vis::Affine::identity().apply(images, size, 0.5)
+    };
     let x = modalscope_vis::normalize_input(clip, images);
     let mut cap = modalscope_model::Capture::only([layer]);
     clip.encode_image_with(x, &mut cap);
@@ -238,25 +394,24 @@ pub fn centre_alignment<'a, B: burn::tensor::backend::Backend>(
     let [rows, cols] = act.grid().unwrap_or([1, 1]);
     let centre = (rows / 2) * cols + cols / 2;
     let pos = act.positions();
-    let [n, p, c] = pos.dims();
-    let v: Vec<f32> = pos
-        .into_data()
-        .convert::<f32>()
-        .into_vec()
-        .map_err(|e| SurveyError::Atlas(format!("{e:?}")))?;
-    let dirs: Vec<&[f32]> = directions.collect();
-    let cos = |a: &[f32], b: &[f32]| {
-        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-        let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-        let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-        dot / (na * nb).max(1e-12)
+    let [n, _, c] = pos.dims();
+    let at = pos.slice([0..n, centre..centre + 1, 0..c]).reshape([n, c]);
+    let unit = |t: burn::tensor::Tensor<B, 2>| {
+        let norm = t
+            .clone()
+            .powf_scalar(2.0)
+            .sum_dim(1)
+            .sqrt()
+            .clamp_min(1e-12);
+        t / norm
     };
-    Ok((0..n)
-        .map(|i| {
-            let a = &v[(i * p + centre) * c..(i * p + centre + 1) * c];
-            dirs.iter().map(|d| cos(a, d)).collect()
-        })
-        .collect())
+    let d = directions.dims()[1];
+    if d != c {
+        return Err(SurveyError::Atlas(format!(
+            "directions of length {d} for `{layer}`'s {c} units"
+        )));
+    }
+    Ok(unit(at).matmul(unit(directions).transpose()))
 }
 
 /// `[n, 3, size, size]` images in [0, 1] from floats.

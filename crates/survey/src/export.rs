@@ -249,7 +249,7 @@ pub fn examples_files(
 }
 
 /// Writes an atlas and its icons; cell means are dropped (the icons stand for them) and each
-/// cell names its icon file.
+/// cell names its icon file, with the icon's score and specificity when known.
 pub fn export_atlas(atlas: &Atlas, icons: &[Icon]) -> Result<Vec<ExportFile>> {
     let mut atlas = atlas.clone();
     atlas.clear_means();
@@ -266,6 +266,8 @@ pub fn export_atlas(atlas: &Atlas, icons: &[Icon]) -> Result<Vec<ExportFile>> {
             ))
         })?;
         cell.icon = Some(icon.file_name());
+        cell.icon_score = icon.score;
+        cell.icon_specificity = icon.specificity;
         let img = RgbImage::from_raw(icon.size as u32, icon.size as u32, icon.rgb.clone())
             .ok_or_else(|| SurveyError::Export("an icon has the wrong number of bytes".into()))?;
         files.push(ExportFile {

@@ -10,7 +10,8 @@ pub mod imageset;
 pub mod pass;
 
 pub use atlas::{
-    AtlasConfig, Icon, IconConfig, build_atlas, cell_objective, centre_alignment, render_icons,
+    AtlasConfig, AtlasDirections, Icon, IconConfig, atlas_from_layout, build_atlas, cell_objective,
+    centre_alignment, centre_cosines, check_samples, icon_measures, render_icons, specificity,
 };
 pub use error::{Result, SurveyError};
 pub use export::{

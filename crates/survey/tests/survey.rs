@@ -364,6 +364,19 @@ fn atlas_icons_match_their_own_cells_and_export_round_trips() {
             .iter()
             .all(|c| c.icon.is_some() && c.mean.is_empty())
     );
+    // Each icon's score and specificity, computed where it was rendered, are in the export.
+    for (icon, c) in icons.iter().zip(&a.levels[0].cells) {
+        assert_eq!((icon.col, icon.row), (c.col, c.row));
+        assert!(icon.score.is_some_and(f32::is_finite), "{:?}", icon.score);
+        assert_eq!(c.icon_score, icon.score);
+        assert_eq!(c.icon_specificity, icon.specificity);
+    }
+    // The specificity is the share of the level's other directions the icon matches less than
+    // its own, as measured above (on the PNG bytes there, on the float pixels when rendered).
+    let mean_specificity =
+        icons.iter().filter_map(|i| i.specificity).sum::<f32>() / icons.len() as f32;
+    println!("icons' mean specificity: {mean_specificity:.3}");
+    assert!(mean_specificity > 0.5, "{mean_specificity}");
     // A zip of the same files imports the same way.
     let zip = zip_files(&files).unwrap();
     let zset = ImageSet::from_zip(zip).unwrap();

@@ -16,13 +16,14 @@ use std::rc::Rc;
 
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
-use modalscope_atlas::{Atlas, AtlasParams, Metric, UmapParams};
+use modalscope_atlas::{Atlas, AtlasParams, Metric, UmapParams, UmapStepper};
 use modalscope_model::{Capture, Preprocessor, normalize};
 use modalscope_survey::export::{ExamplesDoc, Manifest};
 use modalscope_survey::{
-    AtlasConfig, HostActivation, Icon, IconConfig, ImageSet, Pass, PassConfig, Sampling, Skipped,
-    Survey, SurveyError, build_atlas, cell_objective, example_images, examples_files, export_atlas,
-    import, manifest_file, map_bytes, summary_line, zip_entries, zip_files,
+    AtlasConfig, AtlasDirections, HostActivation, Icon, IconConfig, ImageSet, Pass, PassConfig,
+    Sampling, Skipped, Survey, SurveyError, atlas_from_layout, cell_objective, check_samples,
+    example_images, examples_files, export_atlas, icon_measures, import, manifest_file, map_bytes,
+    summary_line, zip_entries, zip_files,
 };
 use modalscope_vis::{RenderConfig, Session, to_rgb8};
 
@@ -54,6 +55,11 @@ pub const MAX_GENERATED: usize = 20_000;
 pub const MAX_URLS: usize = 5_000;
 /// At most one progress report per this many milliseconds (and one at each stage's end).
 const REPORT_EVERY_MS: f64 = 80.0;
+/// The layout runs in slices of about this many milliseconds, the event loop gets a turn
+/// between them (so a cancel is honoured).
+pub const LAYOUT_SLICE_MS: f64 = 30.0;
+/// At most this many layout steps between two turns of the event loop.
+pub const LAYOUT_SLICE_STEPS: usize = 64;
 
 /// How the worker fetches a URL (an image list, its images, an export's files).
 pub trait Fetcher {
@@ -765,26 +771,7 @@ async fn build<B: AutodiffBackend, H: Host>(
             );
         }
     }
-    // The layout runs in one piece (no yields); its progress still reaches the page.
-    j.tick("layout", 0, 1).await?;
-    let host = j.host;
-    let job = j.job;
-    let mut last = f64::NEG_INFINITY;
-    let mut atlas = build_atlas(&samples, &config, |stage, done, total| {
-        let now = host.now_ms();
-        if done >= total || now - last >= REPORT_EVERY_MS {
-            last = now;
-            host.emit(Response::Survey {
-                job,
-                update: SurveyUpdate::Progress {
-                    stage: format!("layout: {stage}"),
-                    done,
-                    total,
-                },
-            });
-        }
-        !host.is_cancelled(job)
-    })?;
+    let mut atlas = layout(&samples, &config, j).await?;
     let t2 = j.host.now_ms();
     stages.push(("layout".to_string(), t2 - t1));
     j.tick("labels", 0, 1).await?;
@@ -830,6 +817,34 @@ async fn build<B: AutodiffBackend, H: Host>(
     }))
 }
 
+/// The UMAP layout of the samples in slices ([`UmapStepper`]), the event loop getting a turn
+/// between slices so progress reaches the page and a cancel stops it; then the grids.
+async fn layout<H: Host>(
+    samples: &modalscope_survey::Samples,
+    config: &AtlasConfig,
+    j: &mut Job<'_, H>,
+) -> Outcome<Atlas> {
+    check_samples(samples)?;
+    let mut stepper = UmapStepper::new(&samples.vectors, samples.dim, &config.umap)
+        .map_err(|e| Stop::Failed(SurveyError::Atlas(e.to_string()).to_string()))?;
+    loop {
+        let (stage, done, total) = stepper.progress();
+        j.tick(&format!("layout: {stage}"), done, total).await?;
+        if stepper.is_done() {
+            break;
+        }
+        let start = j.host.now_ms();
+        for _ in 0..LAYOUT_SLICE_STEPS {
+            stepper.step();
+            if stepper.is_done() || j.host.now_ms() - start >= LAYOUT_SLICE_MS {
+                break;
+            }
+        }
+    }
+    let layout = stepper.into_layout().unwrap_or_default();
+    Ok(atlas_from_layout(samples, config, &layout)?)
+}
+
 /// Renders the icons of every cell, coarse levels first, a batch at a time, yielding between
 /// steps; each batch goes to the store and to the page as it finishes. Returns the icons
 /// rendered.
@@ -842,6 +857,7 @@ async fn render_icons<B: AutodiffBackend, H: Host>(
     j: &mut Job<'_, H>,
 ) -> Outcome<usize> {
     let cells: Vec<_> = atlas.levels.iter().flat_map(|l| l.cells.iter()).collect();
+    let directions = AtlasDirections::new(atlas);
     let total = cells.len() * config.steps;
     let mut done = 0;
     for chunk in cells.chunks(config.batch) {
@@ -853,7 +869,7 @@ async fn render_icons<B: AutodiffBackend, H: Host>(
             seed: config.seed,
             ..RenderConfig::default()
         };
-        let mut session = Session::new(engine.clip(), objective, render)
+        let mut session = Session::new(engine.clip(), objective.clone(), render)
             .map_err(|e| Stop::Failed(e.to_string()))?;
         while !session.is_done() {
             j.tick(
@@ -864,18 +880,39 @@ async fn render_icons<B: AutodiffBackend, H: Host>(
             .await?;
             let _ = session.step(engine.clip());
         }
-        let pixels = read_back(session.images()).await?;
+        let images = session.images();
+        // What the icon reached on its own cell's direction, and how it compares with the
+        // level's other cells (on the float image, as rendered).
+        let (scores, cosines) = icon_measures(
+            engine.clip(),
+            layer,
+            &objective,
+            Tensor::from_inner(images.clone()),
+            &directions,
+        )?;
+        let scores = read_back(scores).await?;
+        let cosines = read_back(cosines).await?;
+        let pixels = read_back(images).await?;
         let rgb = to_rgb8(&pixels, chunk.len(), config.size);
+        let m = directions.len();
         let icons: Vec<Icon> = chunk
             .iter()
             .zip(rgb)
-            .map(|(c, rgb)| Icon {
+            .zip(scores)
+            .enumerate()
+            .map(|(i, ((c, rgb), score))| Icon {
                 level: c.level,
                 col: c.col,
                 row: c.row,
                 size: config.size,
                 rgb,
-                score: 0.0,
+                score: Some(score),
+                specificity: directions.specificity(
+                    c.level,
+                    c.col,
+                    c.row,
+                    &cosines[i * m..(i + 1) * m],
+                ),
             })
             .collect();
         done += chunk.len();
@@ -897,6 +934,8 @@ fn cell_icon(icon: &Icon) -> CellIcon {
         col: icon.col,
         row: icon.row,
         image: Rgba::from_rgb_images(std::slice::from_ref(&icon.rgb), icon.size),
+        score: icon.score,
+        specificity: icon.specificity,
     }
 }
 
@@ -1222,7 +1261,8 @@ async fn import_export<B: AutodiffBackend, H: Host + Fetcher>(
                 row: c.row,
                 size: img.width() as usize,
                 rgb: img.into_raw(),
-                score: 0.0,
+                score: c.icon_score,
+                specificity: c.icon_specificity,
             });
         }
         let view = atlas_view(
@@ -1338,11 +1378,19 @@ mod tests {
 
     type B = Autodiff<Flex>;
 
-    /// A test host that also serves URLs from a map.
+    /// A test host that also serves URLs from a map, and may have a clock that advances
+    /// `tick_ms` each time it is read, and cancel the job when a progress report of a stage
+    /// reaches a point.
     #[derive(Default)]
     struct Web {
         host: TestHost,
         files: HashMap<String, Vec<u8>>,
+        tick_ms: f64,
+        clock: std::cell::Cell<f64>,
+        /// Cancels when a progress report of this stage has at least this much done.
+        cancel_on: Option<(String, usize)>,
+        /// When the cancel was asked for: yields so far and the wall clock.
+        cancelled_at: std::cell::Cell<Option<(usize, std::time::Instant)>>,
     }
 
     impl Host for Web {
@@ -1350,12 +1398,27 @@ mod tests {
             self.host.yield_now().await
         }
         fn is_cancelled(&self, job: JobId) -> bool {
-            self.host.is_cancelled(job)
+            self.host.is_cancelled(job) || self.cancelled_at.get().is_some()
         }
         fn now_ms(&self) -> f64 {
-            self.host.now_ms()
+            self.clock.set(self.clock.get() + self.tick_ms);
+            self.host.now_ms() + self.clock.get()
         }
         fn emit(&self, response: Response) {
+            if let (
+                Some((want, at)),
+                Response::Survey {
+                    update: SurveyUpdate::Progress { stage, done, .. },
+                    ..
+                },
+            ) = (&self.cancel_on, &response)
+                && stage == want
+                && done >= at
+                && self.cancelled_at.get().is_none()
+            {
+                self.cancelled_at
+                    .set(Some((self.host.yields.get(), std::time::Instant::now())));
+            }
             self.host.emit(response)
         }
     }
@@ -2023,5 +2086,243 @@ mod tests {
             },
         );
         assert!(error(r).contains("not in the image tower"));
+    }
+
+    fn load_generated(e: &Engine<B>, store: &RefCell<SurveyStore>, count: usize, seed: u64) {
+        let (r, _) = go(
+            e,
+            store,
+            &Web::default(),
+            SurveyTask::LoadImages {
+                model: e.info().name.clone(),
+                source: ImageSource::Generated { count, seed },
+            },
+        );
+        assert!(matches!(done(r), SurveyResult::SetLoaded(s) if s.images == count));
+    }
+
+    fn build_task(e: &Engine<B>, layer: &str, spec: &AtlasSpec) -> SurveyTask {
+        SurveyTask::BuildAtlas {
+            model: e.info().name.clone(),
+            layer: layer.to_string(),
+            spec: spec.clone(),
+        }
+    }
+
+    fn icons_of(updates: &[SurveyUpdate]) -> Vec<CellIcon> {
+        updates
+            .iter()
+            .flat_map(|u| match u {
+                SurveyUpdate::Icons { icons, .. } => icons.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// The same spec over the same set gives the same atlas, bit for bit: built twice by the
+    /// worker (its layout stepped between turns of the event loop) and once natively with
+    /// `modalscope-survey` in one piece. Each icon's score is the value its objective reached
+    /// (recomputed from its 8-bit pixels it is nearly the same), goes into the export's
+    /// `atlas.json` as computed and comes back with an import.
+    #[test]
+    fn atlases_are_reproducible_and_icon_scores_travel_with_them() {
+        let e = engine();
+        let layer = last_mlp(&e);
+        let size = e.info().image_size;
+        let spec = AtlasSpec {
+            samples: 300,
+            seed: 2,
+            levels: vec![2, 4],
+            min_count: 2,
+            steps: 16,
+        };
+        let web = Web::default();
+        let store = RefCell::new(SurveyStore::default());
+        load_generated(&e, &store, 40, 1);
+        let (r, updates) = go(&e, &store, &web, build_task(&e, &layer, &spec));
+        let SurveyResult::Atlas(a) = done(r) else {
+            panic!()
+        };
+        let atlas = store.borrow().atlases[&layer].atlas.clone();
+
+        // Again in a fresh worker: the same atlas.
+        let again = RefCell::new(SurveyStore::default());
+        load_generated(&e, &again, 40, 1);
+        let (r, updates2) = go(&e, &again, &web, build_task(&e, &layer, &spec));
+        done(r);
+        assert_eq!(again.borrow().atlases[&layer].atlas, atlas);
+        assert_eq!(icons_of(&updates2), icons_of(&updates));
+        // And natively, the layout in one piece.
+        let set = ImageSet::generated(40, size as u32, 1).unwrap();
+        let native = modalscope_survey::survey(
+            e.clip(),
+            set,
+            PassConfig {
+                layers: vec![layer.clone()],
+                k: ATLAS_K,
+                batch: BATCH,
+                sampling: Some(Sampling {
+                    layer: layer.clone(),
+                    capacity: spec.samples,
+                    seed: spec.seed,
+                }),
+            },
+            |_| true,
+        )
+        .unwrap();
+        let config = atlas_config(&spec, size);
+        let built =
+            modalscope_survey::build_atlas(native.samples.as_ref().unwrap(), &config, |_, _, _| {
+                true
+            })
+            .unwrap();
+        let bits = |a: &Atlas| {
+            a.layout
+                .iter()
+                .flatten()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&built), bits(&atlas));
+        assert_eq!(built.levels, atlas.levels);
+
+        // Icon scores: measured for every icon, the objective's value on the icon.
+        let icons = icons_of(&updates);
+        assert_eq!(icons.len(), a.cells);
+        for icon in &icons {
+            let level = &atlas.levels[icon.level as usize];
+            let cell = level.cell(icon.col, icon.row).unwrap();
+            let score = icon.score.expect("a score");
+            assert!(score.is_finite());
+            let specificity = icon.specificity;
+            assert_eq!(specificity.is_some(), level.cells.len() > 1);
+            assert!(specificity.is_none_or(|p| (0.0..=1.0).contains(&p)));
+            let objective = cell_objective(&layer, std::iter::once(&cell.mean[..]), &config.icons);
+            let side = icon.image.width;
+            let planes: Vec<f32> = (0..3)
+                .flat_map(|ch| {
+                    let bytes = &icon.image.bytes;
+                    (0..side * side).map(move |q| f32::from(bytes[q * 4 + ch]) / 255.0)
+                })
+                .collect();
+            let pixels =
+                modalscope_survey::atlas::images_tensor::<B>(&planes, 1, side, &e.clip().device());
+            let again = objective.scores(e.clip(), pixels).into_scalar();
+            // (Measured: within 2 % for scores above 0.001, 1e-5 below.)
+            assert!(
+                (again - score).abs() <= 0.05 * score.abs() + 2e-5,
+                "cell {:?}: score {score}, on its 8-bit pixels {again}",
+                (icon.level, icon.col, icon.row)
+            );
+        }
+        let specific: Vec<f32> = icons.iter().filter_map(|i| i.specificity).collect();
+        eprintln!(
+            "icon scores {:?}; mean specificity {:.3}",
+            icons.iter().map(|i| i.score.unwrap()).collect::<Vec<_>>(),
+            specific.iter().sum::<f32>() / specific.len() as f32
+        );
+
+        // The export's atlas.json holds each icon's score and specificity as computed.
+        let model = e.info().name.clone();
+        let (r, _) = go(
+            &e,
+            &store,
+            &web,
+            SurveyTask::Export {
+                model: model.clone(),
+                atlas_layer: Some(layer.clone()),
+            },
+        );
+        let SurveyResult::Exported { bytes, .. } = done(r) else {
+            panic!()
+        };
+        let files: HashMap<String, Vec<u8>> = zip_entries(&bytes).unwrap().into_iter().collect();
+        let exported =
+            Atlas::from_json(std::str::from_utf8(&files["atlas.json"]).unwrap()).unwrap();
+        for icon in &icons {
+            let c = exported.levels[icon.level as usize]
+                .cell(icon.col, icon.row)
+                .unwrap();
+            assert_eq!(c.icon_score, icon.score);
+            assert_eq!(c.icon_specificity, icon.specificity);
+        }
+        let text = String::from_utf8(files["atlas.json"].clone()).unwrap();
+        assert!(text.contains("\"icon_score\"") && text.contains("\"icon_specificity\""));
+        // An import keeps them.
+        let (r, imported) = go(
+            &e,
+            &RefCell::new(SurveyStore::default()),
+            &web,
+            SurveyTask::Import {
+                model,
+                source: ImportSource::Zip {
+                    name: "x.zip".into(),
+                    bytes,
+                },
+            },
+        );
+        done(r);
+        let back = icons_of(&imported);
+        assert_eq!(back.len(), icons.len());
+        for icon in &back {
+            let mine = icons
+                .iter()
+                .find(|i| (i.level, i.col, i.row) == (icon.level, icon.col, icon.row))
+                .unwrap();
+            assert_eq!(
+                (icon.score, icon.specificity),
+                (mine.score, mine.specificity)
+            );
+        }
+    }
+
+    /// A cancel during the layout stops it at the next turn of the event loop, whether in the
+    /// neighbour search or the SGD.
+    #[test]
+    fn a_layout_is_cancelled_within_a_slice() {
+        let e = engine();
+        let layer = last_mlp(&e);
+        let store = RefCell::new(SurveyStore::default());
+        load_generated(&e, &store, 40, 1);
+        for (stage, at, samples) in [("layout: knn", 1, 2000), ("layout: optimize", 100, 300)] {
+            let web = Web {
+                tick_ms: 1.0,
+                cancel_on: Some((stage.to_string(), at)),
+                ..Web::default()
+            };
+            let spec = AtlasSpec {
+                samples,
+                seed: 1,
+                levels: vec![2],
+                min_count: 1,
+                steps: 1,
+            };
+            let (r, updates) = go(&e, &store, &web, build_task(&e, &layer, &spec));
+            assert_eq!(r, Response::Cancelled { job: 1, step: 0 }, "{stage}");
+            let (yields, when) = web.cancelled_at.get().expect("the cancel was asked for");
+            let ms = when.elapsed().as_secs_f64() * 1000.0;
+            eprintln!("{stage}: stopped {ms:.1} ms after the cancel");
+            // One more turn of the event loop, where the cancel is seen; no report after it.
+            assert_eq!(web.host.yields.get(), yields + 1, "{stage}");
+            let trigger = updates
+                .iter()
+                .position(|u| {
+                    matches!(u, SurveyUpdate::Progress { stage: s, done, .. }
+                        if s == stage && *done >= at)
+                })
+                .unwrap();
+            assert_eq!(
+                trigger,
+                updates.len() - 1,
+                "{stage}: {:?}",
+                &updates[trigger..]
+            );
+            assert!(
+                !updates
+                    .iter()
+                    .any(|u| matches!(u, SurveyUpdate::AtlasLayout(_)))
+            );
+            assert!(store.borrow().atlases.is_empty());
+        }
     }
 }

@@ -346,6 +346,12 @@ pub struct CellIcon {
     pub row: u32,
     /// Pixels.
     pub image: Rgba,
+    /// The value the icon reached on its objective, its cell's direction (`None` when unknown,
+    /// as in an export that did not record it).
+    pub score: Option<f32>,
+    /// The share of the level's other cells whose directions the icon matches less than its
+    /// own (1: its own cell's best of all).
+    pub specificity: Option<f32>,
 }
 
 /// A built atlas.
@@ -541,6 +547,8 @@ mod tests {
                     col: 1,
                     row: 2,
                     image: rgba(),
+                    score: Some(0.5),
+                    specificity: None,
                 }],
             },
             SurveyUpdate::Done(SurveyResult::SetLoaded(SetSummary {

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 
 use crate::protocol::{AtlasCell, AtlasView, ModelInfo, SurveyTask};
 use crate::route::{AtlasParams, MAX_ZOOM, RenderParams, Route};
-use crate::worker_client::{AtlasData, WorkerClient};
+use crate::worker_client::{AtlasData, IconScore, WorkerClient};
 
 use super::imageset::{DEFAULT_GENERATED, SurveyProgress};
 
@@ -87,6 +87,26 @@ pub fn cell_at<'a>(
         .binary_search_by(|c| (c.row, c.col).cmp(&(row, col)))
         .ok()
         .map(|i| &l.cells[i])
+}
+
+/// What the tip says of a cell's icon: not rendered yet, or its objective's value on the
+/// cell's direction and how it compares with the level's other cells.
+pub fn icon_score_line(has_icon: bool, score: Option<IconScore>) -> String {
+    let Some(s) = score.filter(|_| has_icon) else {
+        return "icon: not rendered yet".into();
+    };
+    let value = match s.score {
+        Some(v) => format!("icon score {v:.3} (its objective on the cell's direction)"),
+        None => "icon score not recorded".into(),
+    };
+    match s.specificity {
+        Some(p) => format!(
+            "{value}; it matches this cell's direction better than {:.0} % of the level's \
+             other cells'",
+            100.0 * p
+        ),
+        None => value,
+    }
 }
 
 /// The atlas page.
@@ -547,11 +567,18 @@ fn AtlasCanvas(
                 }
                 .into_any()
             };
+            let score = d.as_ref()?.scores.get(&(l as u32, col, row)).copied();
+            let has_icon = d.as_ref()?.icons.contains_key(&(l as u32, col, row));
+            let score_line = icon_score_line(has_icon, score);
+            let score_attr = score.and_then(|s| s.score).map(|v| format!("{v}"));
+            let spec_attr = score.and_then(|s| s.specificity).map(|v| format!("{v}"));
             Some(view! {
                 <p>
                     <strong>{format!("cell {col}, {row}")}</strong>
                     <span class="muted">{format!(" · level {l} · {} vectors", cell.count)}</span>
                 </p>
+                <p class="small" id="atlas-tip-score" data-score=score_attr
+                    data-specificity=spec_attr>{score_line}</p>
                 <p class="muted small">"strongest units of its direction:"</p>
                 <ol class="tip-units">{units}</ol>
                 {words}

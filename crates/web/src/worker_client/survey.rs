@@ -125,10 +125,22 @@ pub struct AtlasData {
     pub view: Option<AtlasView>,
     /// Icons by (level, col, row).
     pub icons: HashMap<(u32, u32, u32), Rgba>,
+    /// The icons' scores by (level, col, row).
+    pub scores: HashMap<(u32, u32, u32), IconScore>,
     /// How it was built (`None` when imported).
     pub spec: Option<AtlasSpec>,
     /// Timings once built.
     pub summary: Option<AtlasSummary>,
+}
+
+/// How far an icon got: the value of its objective (its cell's direction) and the share of
+/// the level's other cells it matches less than its own.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct IconScore {
+    /// The objective's value on the icon.
+    pub score: Option<f32>,
+    /// Its specificity, in [0, 1].
+    pub specificity: Option<f32>,
 }
 
 /// One unit's examples as the neuron page shows them.
@@ -359,6 +371,7 @@ impl SurveyState {
                             AtlasData {
                                 view: Some(view),
                                 icons: HashMap::new(),
+                                scores: HashMap::new(),
                                 spec,
                                 summary: None,
                             },
@@ -368,8 +381,15 @@ impl SurveyState {
                 SurveyUpdate::Icons { layer, icons } => self.atlases.update(|a| {
                     if let Some(data) = a.get_mut(&layer) {
                         for icon in icons {
-                            data.icons
-                                .insert((icon.level, icon.col, icon.row), icon.image);
+                            let key = (icon.level, icon.col, icon.row);
+                            data.scores.insert(
+                                key,
+                                IconScore {
+                                    score: icon.score,
+                                    specificity: icon.specificity,
+                                },
+                            );
+                            data.icons.insert(key, icon.image);
                         }
                     }
                 }),
@@ -588,12 +608,21 @@ mod tests {
                         col: 1,
                         row: 0,
                         image: rgba(9),
+                        score: Some(1.5),
+                        specificity: Some(0.75),
                     }],
                 },
             ));
             let data = s.atlases.get_untracked()["l"].clone();
             assert_eq!(data.view, Some(view("l")));
             assert_eq!(data.icons[&(0, 1, 0)], rgba(9));
+            assert_eq!(
+                data.scores[&(0, 1, 0)],
+                IconScore {
+                    score: Some(1.5),
+                    specificity: Some(0.75)
+                }
+            );
             assert_eq!(data.spec, Some(spec.clone()));
             let examples = ExamplesSummary {
                 layer: "l".into(),
