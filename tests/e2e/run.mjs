@@ -372,6 +372,23 @@ const scenarios = [
       check(words.length >= 5, `only ${words.length} words are shown`);
       check(words.every(([w, s]) => w.length > 0 && s >= -1 && s <= 1), `odd words: ${JSON.stringify(words)}`);
       for (let i = 1; i < words.length; i++) check(words[i - 1][1] >= words[i][1], `the words are not sorted: ${JSON.stringify(words)}`);
+      // The written words that drive it (rendered-text probe), run in the worker once the
+      // image is done.
+      const tRead = Date.now();
+      await page.waitForSelector("#read-words li, #analysis-error", { timeout: 180_000 });
+      const readError = await page.$("#analysis-error");
+      check(readError === null, `the rendered-text probe failed: ${readError && (await readError.textContent())}`);
+      const read = await page.$$eval("#read-words li", (lis) =>
+        lis.map((li) => [li.querySelector(".word").textContent, Number(li.querySelector(".score").textContent.replace("σ", ""))]),
+      );
+      const vocabulary = Number(await page.getAttribute("#read-words", "data-vocabulary"));
+      check(read.length >= 5 && vocabulary >= read.length, `only ${read.length} written words of ${vocabulary} are shown`);
+      check(read.every(([w, z]) => /^[a-z]+$/i.test(w) && Number.isFinite(z)), `odd written words: ${JSON.stringify(read)}`);
+      check(new Set(read.map(([w]) => w)).size === read.length, `a written word is listed twice: ${JSON.stringify(read)}`);
+      for (let i = 1; i < read.length; i++) check(read[i - 1][1] >= read[i][1], `the written words are not sorted: ${JSON.stringify(read)}`);
+      const lettering = pixelStats(await canvasPixels(page, "#read-words li canvas"));
+      check(lettering.max - lettering.min > 64, `a lettering is blank: ${JSON.stringify(lettering)}`);
+      env.log(`written words ${((Date.now() - tRead) / 1000).toFixed(1)} s after the text-tower words (${vocabulary} words): ${read.map(([w, z]) => `${w} ${z}`).join(", ")}`);
       const tShot = Date.now();
       await env.shot(page, "neuron");
       env.log(`screenshot in ${((Date.now() - tShot) / 1000).toFixed(1)} s`);

@@ -1,5 +1,6 @@
 //! The neuron analyses of the concept study, as the worker runs them: the most multimodal
-//! units of a layer, lesion experiments, typographic attacks and neuron families.
+//! units of a layer, lesion experiments, typographic attacks, neuron families and the
+//! rendered-text probe (which written words drive a unit).
 //!
 //! The probe images, prompts and statistics are those of `modalscope-analysis` (the command
 //! line's `neurons | lesion | attack | families` run the same code on the same images); here
@@ -17,6 +18,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use image::RgbImage;
 use modalscope_analysis::concepts::{self, EVAL_FIRST, PROBE_FIRST, set_image, set_labels};
+use modalscope_analysis::reading::{RENDERINGS, rank_words, word_image};
 use modalscope_analysis::response::reduce;
 use modalscope_analysis::{
     AnalysisError, Probe, Reduce, class_embeddings, concept_margins, concept_profiles, evidence,
@@ -30,11 +32,14 @@ use crate::engine::{Engine, EngineError, Host, read_back};
 use crate::protocol::{
     Ablation, AnalysisResult, AnalysisTask, AttackImage, AttackResult, AttackSpec, ConceptAccuracy,
     EvidenceImage, FamiliesResult, FamiliesSpec, FamilyRow, JobId, LesionResult, LesionSpec,
-    ModalityEvidence, MultimodalResult, MultimodalRow, MultimodalSpec, Response, Rgba, UnitDelta,
+    ModalityEvidence, MultimodalResult, MultimodalRow, MultimodalSpec, ReadWord, ReadingResult,
+    ReadingSpec, Response, Rgba, UnitDelta,
 };
 
 /// Images per forward pass (the worker yields between batches).
 pub const BATCH: usize = 16;
+/// The most words the rendered-text probe writes (each [`RENDERINGS`] times).
+pub use modalscope_analysis::reading::MAX_WORDS as READ_WORDS;
 /// Strongest probe images shown per modality as a unit's evidence.
 pub const EVIDENCE_IMAGES: usize = 3;
 /// Side in pixels of an evidence image (the generator redraws the probe image at this size).
@@ -67,6 +72,9 @@ pub struct StudyCache<B: Backend> {
     classes: RefCell<Option<Tensor<B, 2>>>,
     /// Mean-ablation values (over the probe images).
     means: ByLayer<Vec<f32>>,
+    /// Unit responses to the rendered-text probe's words, by layer (`[words × renderings,
+    /// units]`).
+    readings: ByLayer<Responses>,
     /// Zero-shot predictions of the intact model on the evaluation sets (drawn, written), by
     /// images per concept.
     intact: RefCell<HashMap<usize, Rc<[Vec<usize>; 2]>>>,
@@ -78,6 +86,7 @@ impl<B: Backend> Default for StudyCache<B> {
             responses: RefCell::default(),
             classes: RefCell::default(),
             means: RefCell::default(),
+            readings: RefCell::default(),
             intact: RefCell::default(),
         }
     }
@@ -163,6 +172,9 @@ pub async fn analyze<B: AutodiffBackend>(
         AnalysisTask::Families(spec) => families(engine, spec, &mut steps)
             .await
             .map(AnalysisResult::Families),
+        AnalysisTask::Reading(spec) => reading(engine, spec, &mut steps)
+            .await
+            .map(AnalysisResult::Reading),
     };
     host.emit(match outcome {
         Ok(result) => Response::Analysis {
@@ -714,6 +726,104 @@ async fn families<B: AutodiffBackend, H: Host>(
     })
 }
 
+/// The words the rendered-text probe writes: the model's probe vocabulary (the built-in
+/// model's caption words, else its most frequent whole-word tokens), at most [`READ_WORDS`].
+fn reading_words<B: AutodiffBackend>(engine: &Engine<B>) -> Result<Vec<String>, Stop> {
+    let words: Vec<String> = engine
+        .vocabulary
+        .iter()
+        .take(READ_WORDS)
+        .map(|(w, _)| w.clone())
+        .collect();
+    if words.is_empty() {
+        return Err(Stop::Failed(
+            "these weights came without a tokenizer, so there is no vocabulary to write".into(),
+        ));
+    }
+    Ok(words)
+}
+
+/// The written words that drive a unit most: every vocabulary word lettered
+/// [`RENDERINGS`] times through the layer (kept for the layer's other units).
+async fn reading<B: AutodiffBackend, H: Host>(
+    engine: &Engine<B>,
+    spec: &ReadingSpec,
+    steps: &mut Steps<'_, H>,
+) -> Result<ReadingResult, Stop> {
+    engine.check_model(&spec.model)?;
+    check_image_layer(engine, &spec.layer)?;
+    let words = reading_words(engine)?;
+    let key = (spec.layer.clone(), 0);
+    let kept = engine.study.readings.borrow().get(&key).cloned();
+    let r = match kept {
+        Some(r) => r,
+        None => {
+            let pre = preprocessor(engine);
+            let device = engine.clip().device();
+            let count = words.len() * RENDERINGS;
+            steps.total += count;
+            let stage = format!("written words through {}", spec.layer);
+            let mut values = Vec::with_capacity(count);
+            let mut units = 0;
+            for start in (0..count).step_by(BATCH) {
+                steps.next(&stage).await?;
+                let end = (start + BATCH).min(count);
+                let images: Vec<RgbImage> = (start..end)
+                    .map(|i| word_image(&words, RENDERINGS, i, pre.size as u32))
+                    .collect();
+                let act = engine
+                    .clip()
+                    .image_activation(pre.batch::<B>(&images, &device), &spec.layer)?;
+                units = act.channels();
+                values.extend(read_back(reduce(&act, Reduce::Mean)).await?);
+                steps.done += end - start;
+            }
+            let r = Rc::new(Responses {
+                sets: [values, Vec::new()],
+                units,
+            });
+            engine.study.readings.borrow_mut().insert(key, r.clone());
+            r
+        }
+    };
+    if spec.unit >= r.units {
+        return Err(Stop::Failed(format!(
+            "`{}` has {} units (0 to {}); there is no unit {}",
+            spec.layer,
+            r.units,
+            r.units.saturating_sub(1),
+            spec.unit
+        )));
+    }
+    let ranked = rank_words(&words, &r.sets[0], r.units, RENDERINGS, spec.unit, spec.top)?;
+    let at = |w: usize, k: usize| r.sets[0][(w * RENDERINGS + k) * r.units + spec.unit];
+    Ok(ReadingResult {
+        layer: spec.layer.clone(),
+        unit: spec.unit,
+        vocabulary: words.len(),
+        renderings: RENDERINGS,
+        words: ranked
+            .into_iter()
+            .map(|reading| {
+                let w = words
+                    .iter()
+                    .position(|x| *x == reading.word)
+                    .expect("ranked words come from the list");
+                let best = (0..RENDERINGS)
+                    .max_by(|&a, &b| at(w, a).total_cmp(&at(w, b)))
+                    .unwrap_or(0);
+                let image = word_image(&words, RENDERINGS, w * RENDERINGS + best, EVIDENCE_SIZE);
+                ReadWord {
+                    word: reading.word,
+                    mean: reading.mean,
+                    z: reading.z,
+                    image: rgba(image),
+                }
+            })
+            .collect(),
+    })
+}
+
 /// An RGB image as the page paints it.
 fn rgba(img: RgbImage) -> Rgba {
     let size = img.width() as usize;
@@ -779,6 +889,57 @@ mod tests {
             .into_iter()
             .map(|m| labelled_images(m, n, PROBE_FIRST, &pre, &e.clip().device()))
             .collect()
+    }
+
+    #[test]
+    fn reading_is_the_command_lines_and_kept_per_layer() {
+        let e = engine();
+        let layer = mlp(&e);
+        let spec = |unit| {
+            AnalysisTask::Reading(ReadingSpec {
+                model: e.info().name.clone(),
+                layer: layer.clone(),
+                unit,
+                top: 5,
+            })
+        };
+        let (result, sent) = run(&e, spec(7));
+        let Ok(AnalysisResult::Reading(r)) = result else {
+            panic!("{result:?}")
+        };
+        // The built-in model's probe writes its caption words, never word fragments.
+        let words = modalscope_analysis::caption_words();
+        assert_eq!(r.vocabulary, words.len());
+        assert_eq!((r.unit, r.renderings, r.words.len()), (7, RENDERINGS, 5));
+        let batches = (words.len() * RENDERINGS).div_ceil(BATCH);
+        let progress = sent
+            .iter()
+            .filter(|s| matches!(s, Response::AnalysisProgress { .. }))
+            .count();
+        assert_eq!(progress, batches);
+
+        // What `modalscope words` computes (the whole set through the layer at once).
+        let (responses, units) =
+            modalscope_analysis::reading_responses(e.clip(), &layer, &words, RENDERINGS, 64)
+                .unwrap();
+        let want = rank_words(&words, &responses, units, RENDERINGS, 7, 5).unwrap();
+        for (g, w) in r.words.iter().zip(&want) {
+            assert_eq!(g.word, w.word);
+            assert!((g.mean - w.mean).abs() < 1e-4, "{} vs {}", g.mean, w.mean);
+            assert!(g.z > 0.0 && g.image.width == EVIDENCE_SIZE as usize);
+        }
+        assert!(r.words.windows(2).all(|p| p[0].mean >= p[1].mean));
+
+        // Another unit of the layer reads the kept responses: no pass, no progress.
+        let (again, sent) = run(&e, spec(8));
+        assert!(matches!(again, Ok(AnalysisResult::Reading(_))), "{again:?}");
+        assert!(
+            !sent
+                .iter()
+                .any(|s| matches!(s, Response::AnalysisProgress { .. }))
+        );
+        let (bad, _) = run(&e, spec(units));
+        assert!(bad.unwrap_err().contains("there is no unit"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use modalscope_analysis::ClassPrompts;
 use modalscope_analysis::concepts::class_prompts;
+use modalscope_analysis::reading::probe_words;
 use modalscope_model::bundle::{self, TokenizerFiles};
 use modalscope_model::{
     Capture, Clip, ClipConfig, VisionConfig, WeightStore, canonical_store, infer_config, normalize,
@@ -128,7 +129,10 @@ impl<B: AutodiffBackend> Engine<B> {
             )));
         };
         let clip = clip.no_grad();
-        let (vocabulary, ends) = match tokenizer.as_ref().map(vocabulary_of) {
+        let (vocabulary, ends) = match tokenizer
+            .as_ref()
+            .map(|files| vocabulary_of(&clip.config().name, files))
+        {
             Some(Ok((words, ends))) => (words, Some(ends)),
             Some(Err(e)) => return Err(fail(format!("its tokenizer is unreadable: {e}"))),
             None => (Vec::new(), None),
@@ -428,30 +432,13 @@ fn sniff(bytes: &[u8]) -> String {
 /// Words with their token ids, and the start and end tokens.
 type Vocabulary = (Vec<(String, u32)>, (u32, u32));
 
-/// Function words, which say nothing about an image.
-const STOP_WORDS: &[&str] = &[
-    "about", "all", "also", "and", "are", "but", "can", "for", "from", "had", "has", "have", "her",
-    "his", "its", "just", "not", "now", "one", "our", "out", "says", "she", "that", "the", "their",
-    "them", "then", "there", "these", "they", "this", "was", "were", "what", "when", "which",
-    "who", "will", "with", "would", "you", "your",
-];
-
-/// The probe's vocabulary: whole-word tokens (`word</w>`) of at least three letters that are
-/// not function words, in token-id order (most frequent first), at most [`MAX_WORDS`]; and the
-/// start and end tokens.
-fn vocabulary_of(files: &TokenizerFiles) -> Result<Vocabulary, String> {
+/// The probe's vocabulary (`modalscope_analysis::reading::probe_words`: the built-in model's
+/// caption words, else the tokenizer's whole-word tokens, most frequent first), at most
+/// [`MAX_WORDS`]; and the start and end tokens.
+fn vocabulary_of(model: &str, files: &TokenizerFiles) -> Result<Vocabulary, String> {
     let tok = ClipTokenizer::from_strings(&files.vocab_json, &files.merges_txt)
         .map_err(|e| e.to_string())?;
-    let words = (0..tok.vocab_size() as u32)
-        .filter_map(|id| {
-            let word = tok.id_to_token(id)?.strip_suffix("</w>")?;
-            (word.chars().count() >= 3
-                && word.chars().all(char::is_alphabetic)
-                && !STOP_WORDS.contains(&word.to_lowercase().as_str()))
-            .then(|| (word.to_string(), id))
-        })
-        .take(MAX_WORDS)
-        .collect();
+    let words = probe_words(model, &tok, MAX_WORDS);
     Ok((words, (tok.bos_id(), tok.eos_id())))
 }
 

@@ -132,6 +132,8 @@ pub enum AnalysisTask {
     Attack(AttackSpec),
     /// Cluster a layer's units by their concept profiles (`modalscope families`).
     Families(FamiliesSpec),
+    /// The vocabulary's words written in images: which ones drive a unit (`modalscope words`).
+    Reading(ReadingSpec),
 }
 
 impl AnalysisTask {
@@ -142,6 +144,7 @@ impl AnalysisTask {
             Self::Lesion(s) => &s.model,
             Self::Attack(s) => &s.model,
             Self::Families(s) => &s.model,
+            Self::Reading(s) => &s.model,
         }
     }
 }
@@ -252,6 +255,19 @@ pub struct FamiliesSpec {
     pub per_concept: usize,
 }
 
+/// The rendered-text probe of one unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadingSpec {
+    /// Model name.
+    pub model: String,
+    /// Image-tower layer.
+    pub layer: String,
+    /// The unit.
+    pub unit: usize,
+    /// Words listed.
+    pub top: usize,
+}
+
 /// What an analysis found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -264,6 +280,36 @@ pub enum AnalysisResult {
     Attack(AttackResult),
     /// Families of units.
     Families(FamiliesResult),
+    /// The written words that drive a unit most.
+    Reading(ReadingResult),
+}
+
+/// The written words that drive a unit most, strongest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadingResult {
+    /// The layer.
+    pub layer: String,
+    /// The unit.
+    pub unit: usize,
+    /// Words the probe wrote (each in several renderings).
+    pub vocabulary: usize,
+    /// Renderings per word.
+    pub renderings: usize,
+    /// The words, strongest first.
+    pub words: Vec<ReadWord>,
+}
+
+/// One word of the rendered-text probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadWord {
+    /// The word.
+    pub word: String,
+    /// The unit's mean response over the word's renderings.
+    pub mean: f32,
+    /// Standard deviations above the vocabulary's mean.
+    pub z: f32,
+    /// The rendering that drove the unit most, small.
+    pub image: Rgba,
 }
 
 /// The most multimodal units of a layer, the best first.

@@ -13,6 +13,7 @@ mod lesion;
 mod multimodal;
 mod neuron;
 mod notice;
+mod reading;
 
 use leptos::prelude::*;
 
@@ -28,6 +29,7 @@ pub use lesion::LesionPage;
 pub use multimodal::MultimodalPage;
 pub use neuron::{NeuronCard, check_neuron};
 pub use notice::{BackendNote, LoadPanel, Message};
+pub use reading::WrittenWords;
 
 use crate::protocol::ModelInfo;
 use crate::route::{AttackParams, Route};

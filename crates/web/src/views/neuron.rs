@@ -1,5 +1,6 @@
-//! One neuron: its feature visualization, rendered live in the worker, the words closest to it,
-//! and its link, PNG and embed code.
+//! One neuron: its feature visualization, rendered live in the worker, the words closest to it
+//! (text tower) and the written words that drive it (rendered text), and its link, PNG and
+//! embed code.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -171,6 +172,17 @@ pub fn NeuronCard(
                 layer=spec.layer.clone()
                 unit=spec.unit
                 src=src.clone()
+            />
+        }
+    });
+    let reading = (!embed).then(|| {
+        let done = Signal::derive(move || state.get() == Some(RenderState::Done));
+        view! {
+            <super::WrittenWords
+                model=spec.model.clone()
+                layer=spec.layer.clone()
+                unit=spec.unit
+                ready=done
             />
         }
     });
@@ -360,6 +372,7 @@ pub fn NeuronCard(
             {analyses}
             {examples}
             {words}
+            {reading}
             {link}
             {form}
         </article>
