@@ -214,9 +214,12 @@ pub async fn run<B: AutodiffBackend, H: Host + Fetcher>(
                 SurveyTask::UnitExamples { layer, unit, .. } => {
                     unit_examples(engine, store, &layer, unit).await
                 }
-                SurveyTask::BuildAtlas { layer, spec, .. } => {
-                    build(engine, store, &layer, &spec, &mut j).await
-                }
+                SurveyTask::BuildAtlas {
+                    layer,
+                    spec,
+                    images,
+                    ..
+                } => build(engine, store, &layer, &spec, images, &mut j).await,
                 SurveyTask::Export { atlas_layer, .. } => {
                     export(engine, store, atlas_layer, &mut j).await
                 }
@@ -246,7 +249,7 @@ async fn load_images<B: AutodiffBackend, H: Host + Fetcher>(
 ) -> Outcome<SurveyResult> {
     // Files that never made it into the set (unreadable zips, failed downloads).
     let mut lost: Vec<Skipped> = Vec::new();
-    let (set, label) = match source {
+    let (set, label, key) = match source {
         ImageSource::Generated { count, seed } => {
             if !(1..=MAX_GENERATED).contains(&count) {
                 return Err(Stop::Failed(format!(
@@ -257,12 +260,18 @@ async fn load_images<B: AutodiffBackend, H: Host + Fetcher>(
             (
                 ImageSet::generated(count, size, seed)?,
                 format!("the generated set (seed {seed})"),
+                generated_key(count, seed),
             )
         }
-        ImageSource::Files { label, files } => (files_set(files, &mut lost), label),
+        ImageSource::Files { label, files } => {
+            let files = files_entries(files, &mut lost);
+            let key = files_key(&files);
+            (ImageSet::from_files(files), label, key)
+        }
         ImageSource::UrlList { url } => {
             let files = fetch_list(&url, &mut lost, j).await?;
-            (ImageSet::from_files(files), url)
+            let key = files_key(&files);
+            (ImageSet::from_files(files), url, key)
         }
     };
     let total = set.len();
@@ -290,6 +299,7 @@ async fn load_images<B: AutodiffBackend, H: Host + Fetcher>(
     }
     let summary = SetSummary {
         label,
+        key,
         items,
         images,
         skipped: skipped.len(),
@@ -307,9 +317,34 @@ async fn load_images<B: AutodiffBackend, H: Host + Fetcher>(
     Ok(SurveyResult::SetLoaded(summary))
 }
 
-/// Dropped or picked files as a set: the entries of zip archives are taken as files of their
-/// own (`archive.zip/entry`); an unreadable archive is counted as a skipped file.
-fn files_set(files: Vec<NamedFile>, lost: &mut Vec<Skipped>) -> ImageSet {
+/// The key of the generated set of `count` images drawn with `seed` (see [`SetSummary::key`]).
+pub fn generated_key(count: usize, seed: u64) -> String {
+    format!("generated:{count}:{seed}")
+}
+
+/// The key of a set of files (see [`SetSummary::key`]): `files:` and 16 hex digits of a
+/// 64-bit FNV-1a hash of their names, lengths and bytes in order, so the same files give the
+/// same key and others (almost surely) another.
+pub fn files_key(files: &[(String, Vec<u8>)]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (name, bytes) in files {
+        eat(&(name.len() as u64).to_le_bytes());
+        eat(name.as_bytes());
+        eat(&(bytes.len() as u64).to_le_bytes());
+        eat(bytes);
+    }
+    format!("files:{h:016x}")
+}
+
+/// Dropped or picked files as a set's files: the entries of zip archives are taken as files of
+/// their own (`archive.zip/entry`); an unreadable archive is counted as a skipped file.
+fn files_entries(files: Vec<NamedFile>, lost: &mut Vec<Skipped>) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::with_capacity(files.len());
     let single = files.len() == 1;
     for f in files {
@@ -337,7 +372,7 @@ fn files_set(files: Vec<NamedFile>, lost: &mut Vec<Skipped>) -> ImageSet {
             }),
         }
     }
-    ImageSet::from_files(out)
+    out
 }
 
 /// Fetches an image list and its images; failures are counted in `lost`.
@@ -717,17 +752,31 @@ fn atlas_config(spec: &AtlasSpec, image_size: usize) -> AtlasConfig {
     }
 }
 
-async fn build<B: AutodiffBackend, H: Host>(
+async fn build<B: AutodiffBackend, H: Host + Fetcher>(
     engine: &Engine<B>,
     store: &RefCell<SurveyStore>,
     layer: &str,
     spec: &AtlasSpec,
+    images: Option<ImageSource>,
     j: &mut Job<'_, H>,
 ) -> Outcome<SurveyResult> {
     if spec.levels.is_empty() || spec.steps == 0 || spec.samples < 2 {
         return Err(Stop::Failed(
             "an atlas needs a grid, at least one icon step and two samples".into(),
         ));
+    }
+    if let Some(source) = images {
+        let wanted = match &source {
+            ImageSource::Generated { count, seed } => Some(generated_key(*count, *seed)),
+            _ => None,
+        };
+        let loaded = store.borrow().set.as_ref().map(|s| s.summary.key.clone());
+        // (Loading always answers with the set's summary.)
+        if (wanted.is_none() || wanted != loaded)
+            && let SurveyResult::SetLoaded(summary) = load_images(engine, store, source, j).await?
+        {
+            j.emit(SurveyUpdate::SetLoaded(summary));
+        }
     }
     let set = loaded_set(store)?;
     let config = atlas_config(spec, engine.info().image_size);
@@ -1599,6 +1648,20 @@ mod tests {
             s.summary,
             "2 images; 1 file skipped (imgs/notes.txt: not an image)"
         );
+        // The set's key names its files: the same files, the same key; others, another.
+        assert_eq!(
+            s.key,
+            files_key(&[
+                ("imgs/a.png".into(), png(1)),
+                ("imgs/notes.txt".into(), b"not an image".to_vec()),
+                ("imgs/b.png".into(), png(2)),
+            ])
+        );
+        assert_ne!(
+            s.key,
+            files_key(&[("imgs/a.png".into(), png(1)), ("imgs/b.png".into(), png(2))])
+        );
+        let zip_key = s.key.clone();
         assert!(
             updates
                 .iter()
@@ -1656,6 +1719,7 @@ mod tests {
             panic!()
         };
         assert_eq!((s.images, s.skipped), (2, 1), "{s:?}");
+        assert!(s.key.starts_with("files:") && s.key != zip_key, "{}", s.key);
         assert!(
             s.summary
                 .contains("http://h/missing.png: could not be fetched (the server answered 404)"),
@@ -1769,6 +1833,7 @@ mod tests {
                 model: model.clone(),
                 layer: layer.clone(),
                 spec: spec.clone(),
+                images: None,
             },
         );
         let SurveyResult::Atlas(a) = done(r) else {
@@ -2013,6 +2078,7 @@ mod tests {
                         min_count: 1,
                         steps: 1,
                     },
+                    images: None,
                 },
             );
             assert!(matches!(done(r), SurveyResult::Atlas(_)), "{layer}");
@@ -2098,14 +2164,25 @@ mod tests {
                 source: ImageSource::Generated { count, seed },
             },
         );
-        assert!(matches!(done(r), SurveyResult::SetLoaded(s) if s.images == count));
+        assert!(matches!(done(r), SurveyResult::SetLoaded(s)
+            if s.images == count && s.key == generated_key(count, seed)));
     }
 
     fn build_task(e: &Engine<B>, layer: &str, spec: &AtlasSpec) -> SurveyTask {
+        build_from(e, layer, spec, None)
+    }
+
+    fn build_from(
+        e: &Engine<B>,
+        layer: &str,
+        spec: &AtlasSpec,
+        images: Option<ImageSource>,
+    ) -> SurveyTask {
         SurveyTask::BuildAtlas {
             model: e.info().name.clone(),
             layer: layer.to_string(),
             spec: spec.clone(),
+            images,
         }
     }
 
@@ -2145,13 +2222,42 @@ mod tests {
         };
         let atlas = store.borrow().atlases[&layer].atlas.clone();
 
-        // Again in a fresh worker: the same atlas.
+        // Again in a fresh worker as a link builds it, the generated set loaded by the atlas
+        // job itself: the same atlas.
         let again = RefCell::new(SurveyStore::default());
-        load_generated(&e, &again, 40, 1);
-        let (r, updates2) = go(&e, &again, &web, build_task(&e, &layer, &spec));
+        let generated = Some(ImageSource::Generated { count: 40, seed: 1 });
+        let (r, updates2) = go(
+            &e,
+            &again,
+            &web,
+            build_from(&e, &layer, &spec, generated.clone()),
+        );
         done(r);
+        assert!(
+            updates2
+                .iter()
+                .any(|u| matches!(u, SurveyUpdate::SetLoaded(s)
+            if s.key == generated_key(40, 1) && s.images == 40))
+        );
         assert_eq!(again.borrow().atlases[&layer].atlas, atlas);
         assert_eq!(icons_of(&updates2), icons_of(&updates));
+        // With that set loaded, it is not loaded again.
+        let fewer_steps = AtlasSpec {
+            steps: 1,
+            ..spec.clone()
+        };
+        let (r, updates3) = go(
+            &e,
+            &again,
+            &web,
+            build_from(&e, &layer, &fewer_steps, generated),
+        );
+        done(r);
+        assert!(
+            !updates3
+                .iter()
+                .any(|u| matches!(u, SurveyUpdate::SetLoaded(_)))
+        );
         // And natively, the layout in one piece.
         let set = ImageSet::generated(40, size as u32, 1).unwrap();
         let native = modalscope_survey::survey(

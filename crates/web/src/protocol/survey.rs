@@ -39,7 +39,8 @@ pub enum SurveyTask {
         /// The unit.
         unit: usize,
     },
-    /// Builds an activation atlas of a layer over the loaded set: a pass that samples
+    /// Builds an activation atlas of a layer over the loaded set (first loading `images` when
+    /// given and the loaded set is not it, [`SurveyUpdate::SetLoaded`]): a pass that samples
     /// activation vectors (and keeps the layer's examples), the layout and grids
     /// ([`SurveyUpdate::AtlasLayout`]), then the cell icons batch by batch
     /// ([`SurveyUpdate::Icons`]); done with [`SurveyResult::Atlas`].
@@ -50,6 +51,8 @@ pub enum SurveyTask {
         layer: String,
         /// How.
         spec: AtlasSpec,
+        /// The image set to build from, when not the loaded one (a link's generated set).
+        images: Option<ImageSource>,
     },
     /// Packs the dataset examples and an atlas as a zip of JSON + PNG files; done with
     /// [`SurveyResult::Exported`].
@@ -172,6 +175,8 @@ pub enum SurveyUpdate {
         /// Work in all in this stage.
         total: usize,
     },
+    /// The image set an atlas job loaded first (as [`SurveyResult::SetLoaded`]).
+    SetLoaded(SetSummary),
     /// An atlas' grids and cells, before (or without) its icons.
     AtlasLayout(AtlasView),
     /// Icons of an atlas that are ready.
@@ -216,6 +221,9 @@ pub enum SurveyResult {
 pub struct SetSummary {
     /// Where it came from, in words.
     pub label: String,
+    /// What identifies the set in an atlas link (`set=`): `generated:{count}:{seed}` for the
+    /// generated set, `files:{hash}` for files (dropped, picked or fetched from a list).
+    pub key: String,
     /// Items (images and files that are not).
     pub items: usize,
     /// Images among them.
@@ -450,6 +458,10 @@ mod tests {
                     min_count: 2,
                     steps: 16,
                 },
+                images: Some(ImageSource::Generated {
+                    count: 200,
+                    seed: 7,
+                }),
             },
             SurveyTask::Export {
                 model: "m".into(),
@@ -539,6 +551,15 @@ mod tests {
                 done: 3,
                 total: 10,
             },
+            SurveyUpdate::SetLoaded(SetSummary {
+                label: "the generated set (seed 7)".into(),
+                key: "generated:200:7".into(),
+                items: 200,
+                images: 200,
+                skipped: 0,
+                skipped_examples: vec![],
+                summary: "200 images".into(),
+            }),
             SurveyUpdate::AtlasLayout(view),
             SurveyUpdate::Icons {
                 layer: "l".into(),
@@ -553,6 +574,7 @@ mod tests {
             },
             SurveyUpdate::Done(SurveyResult::SetLoaded(SetSummary {
                 label: "set.zip".into(),
+                key: "files:0123456789abcdef".into(),
                 items: 3,
                 images: 2,
                 skipped: 1,

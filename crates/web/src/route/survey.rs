@@ -19,6 +19,49 @@ pub const MAX_ICON_STEPS: usize = 1024;
 /// The largest zoom (1 shows the whole atlas).
 pub const MAX_ZOOM: f32 = 64.0;
 
+/// The most images of a generated set a link may name.
+pub const MAX_GENERATED_IMAGES: usize = 20_000;
+
+/// The image set an atlas link names (`set=`), as the worker keys its sets
+/// ([`crate::protocol::SetSummary::key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetKey {
+    /// `generated:{count}:{seed}`: the procedural generator's images, which any page can make.
+    Generated {
+        /// Images.
+        count: usize,
+        /// Seed.
+        seed: u64,
+    },
+    /// `files:{hash}`: files of the user's own (16 hex digits of their hash).
+    Files(String),
+}
+
+impl SetKey {
+    /// Reads a key (`None` if it is neither form).
+    pub fn parse(key: &str) -> Option<Self> {
+        if let Some(rest) = key.strip_prefix("generated:") {
+            let (count, seed) = rest.split_once(':')?;
+            let count: usize = count.parse().ok()?;
+            let seed: u64 = seed.parse().ok()?;
+            return (1..=MAX_GENERATED_IMAGES)
+                .contains(&count)
+                .then_some(Self::Generated { count, seed });
+        }
+        let hash = key.strip_prefix("files:")?;
+        (hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| Self::Files(hash.to_ascii_lowercase()))
+    }
+
+    /// The key as links and the worker write it.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Generated { count, seed } => format!("generated:{count}:{seed}"),
+            Self::Files(hash) => format!("files:{hash}"),
+        }
+    }
+}
+
 /// An atlas view and how its atlas is built.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AtlasParams {
@@ -40,6 +83,9 @@ pub struct AtlasParams {
     pub steps: usize,
     /// Cells with this many vectors or fewer are dropped.
     pub min_count: usize,
+    /// The image set the atlas is built from (`None`: the one loaded, or on the built-in
+    /// model its generated set).
+    pub set: Option<SetKey>,
 }
 
 // Parsing refuses NaN, so equality is reflexive.
@@ -58,6 +104,7 @@ impl Default for AtlasParams {
             levels: vec![6, 12],
             steps: 32,
             min_count: 3,
+            set: None,
         }
     }
 }
@@ -101,6 +148,9 @@ impl AtlasParams {
         }
         if self.min_count != d.min_count {
             q.push_str(&format!("&min={}", self.min_count));
+        }
+        if let Some(set) = &self.set {
+            q.push_str(&format!("&set={}", set.key()));
         }
         q
     }
@@ -189,6 +239,14 @@ pub fn parse_atlas(query: &str) -> Result<AtlasParams, String> {
                 p.min_count =
                     number_in(&key, &value, "the sparse-cell cut-off", 0..=100_000)? as usize
             }
+            "set" => {
+                p.set = Some(SetKey::parse(value.trim()).ok_or_else(|| {
+                    format!(
+                        "`set={value}`: the image set is `generated:COUNT:SEED` (1 to \
+                         {MAX_GENERATED_IMAGES} images) or `files:` and 16 hex digits"
+                    )
+                })?)
+            }
             _ => {}
         }
     }
@@ -271,6 +329,10 @@ mod tests {
             levels: vec![3, 6, 12],
             steps: 16,
             min_count: 1,
+            set: Some(SetKey::Generated {
+                count: 300,
+                seed: 7,
+            }),
         };
         let r = Route::Atlas {
             model: "m".into(),
@@ -280,13 +342,30 @@ mod tests {
         let href = r.href(None);
         assert_eq!(
             href,
-            "#/m/vision.embeds/atlas?level=2&x=0.125&y=1&zoom=3&samples=250&seed=9&levels=3,6,12&steps=16&min=1"
+            "#/m/vision.embeds/atlas?level=2&x=0.125&y=1&zoom=3&samples=250&seed=9&levels=3,6,12&steps=16&min=1&set=generated:300:7"
         );
         assert_eq!(route(&href), r);
         assert_eq!(route(&r.href(Some("https://x/y.msb"))), r);
         assert_eq!(custom.spec().levels, vec![3, 6, 12]);
         assert!(custom.builds(&custom.spec()));
         assert!(!AtlasParams::default().builds(&custom.spec()));
+        // A set of files: its hash.
+        let Route::Atlas { params, .. } = route("#/m/l/atlas?set=files:00FF00ff00ff00ff") else {
+            panic!()
+        };
+        assert_eq!(params.set, Some(SetKey::Files("00ff00ff00ff00ff".into())));
+        assert_eq!(
+            SetKey::parse("generated:200:7").unwrap().key(),
+            "generated:200:7"
+        );
+        assert_eq!(MAX_GENERATED_IMAGES, crate::survey_jobs::MAX_GENERATED);
+        // The keys the worker gives its sets read back as themselves.
+        for key in [
+            crate::survey_jobs::generated_key(40, 3),
+            crate::survey_jobs::files_key(&[("a".into(), vec![1, 2])]),
+        ] {
+            assert_eq!(SetKey::parse(&key).map(|k| k.key()), Some(key));
+        }
     }
 
     #[test]
@@ -304,5 +383,17 @@ mod tests {
         assert!(message("#/m/l/atlas?level=2").contains("2 zoom levels"));
         assert!(message("#/m/l/atlas?level=2&levels=4").contains("1 zoom level (0 to 0)"));
         assert!(message("#/m/l/atlas?steps=0").contains("icon steps"));
+        for bad in [
+            "files:xyz",
+            "generated:0:1",
+            "generated:5",
+            "photos",
+            "files:0123",
+        ] {
+            assert!(
+                message(&format!("#/m/l/atlas?set={bad}")).contains("image set"),
+                "{bad}"
+            );
+        }
     }
 }

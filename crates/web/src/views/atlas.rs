@@ -9,11 +9,13 @@
 use leptos::html;
 use leptos::prelude::*;
 
-use crate::protocol::{AtlasCell, AtlasView, ModelInfo, SurveyTask};
-use crate::route::{AtlasParams, MAX_ZOOM, RenderParams, Route};
-use crate::worker_client::{AtlasData, IconScore, WorkerClient};
+use crate::protocol::{
+    AtlasCell, AtlasView, ImageSource, ModelInfo, ModelSource, SetSummary, SurveyTask,
+};
+use crate::route::{AtlasParams, MAX_ZOOM, RenderParams, Route, SetKey};
+use crate::worker_client::{AtlasData, IconScore, SurveyKind, WorkerClient};
 
-use super::imageset::{DEFAULT_GENERATED, SurveyProgress};
+use super::imageset::{DEFAULT_GENERATED, GENERATED_SEED, SurveyProgress};
 
 /// Side of the atlas canvas in pixels.
 pub const CANVAS: f32 = 640.0;
@@ -109,6 +111,98 @@ pub fn icon_score_line(has_icon: bool, score: Option<IconScore>) -> String {
     }
 }
 
+/// The long survey job running, as the atlas page sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Running {
+    /// None.
+    Nothing,
+    /// Building this atlas (this layer, the link's settings).
+    ThisAtlas,
+    /// Building another atlas (the page replaces it).
+    OtherAtlas,
+    /// Something else (a pass, an export): left alone.
+    Other,
+}
+
+/// What an atlas page opened from a link does first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opening {
+    /// Nothing: the atlas is here (built or imported before), or being built.
+    Show,
+    /// Another long job runs: the user builds when it is done.
+    Busy,
+    /// Builds the atlas, from the loaded set or from the generated set (count, seed) loaded
+    /// first.
+    Build {
+        /// The generated set to load first.
+        generated: Option<(usize, u64)>,
+    },
+    /// The images the atlas needs are not here: why, and the generated set when it would do.
+    NeedImages {
+        /// What is missing, in words.
+        message: String,
+        /// The generated set (count, seed) to offer.
+        generated: Option<(usize, u64)>,
+    },
+}
+
+/// What the atlas page does when it opens: build the atlas at once when the images it needs
+/// are here or can be made without the user (the set `link` names is the loaded one; a
+/// generated set, unless the user's own set is loaded; without `set=`, the loaded set or, on
+/// the built-in model, its generated set), else say which images are missing.
+pub fn opening(
+    link: Option<&SetKey>,
+    loaded: Option<&SetSummary>,
+    has_atlas: bool,
+    running: Running,
+    builtin: bool,
+) -> Opening {
+    if has_atlas || running == Running::ThisAtlas {
+        return Opening::Show;
+    }
+    if running == Running::Other {
+        return Opening::Busy;
+    }
+    let loaded_key = loaded.and_then(|s| SetKey::parse(&s.key));
+    let loaded_is_generated = matches!(loaded_key, Some(SetKey::Generated { .. }));
+    let holding = |s: &SetSummary| format!(" The page holds {} ({}).", s.label, s.summary);
+    match link {
+        Some(k) if loaded_key.as_ref() == Some(k) => Opening::Build { generated: None },
+        Some(&SetKey::Generated { count, seed }) if loaded.is_none() || loaded_is_generated => {
+            Opening::Build {
+                generated: Some((count, seed)),
+            }
+        }
+        Some(&SetKey::Generated { count, seed }) => Opening::NeedImages {
+            message: format!(
+                "This atlas is built from {count} generated images (seed {seed}), not from the \
+                 image set loaded now, which using them would replace.{}",
+                loaded.map(holding).unwrap_or_default()
+            ),
+            generated: Some((count, seed)),
+        },
+        Some(SetKey::Files(hash)) => Opening::NeedImages {
+            message: format!(
+                "This atlas was built from its author's own image files (set files:{hash}), \
+                 which this page does not have: load the same images on the image-set page, \
+                 then build it with the settings below, or build it from another set.{}",
+                loaded.map(holding).unwrap_or_default()
+            ),
+            generated: None,
+        },
+        None if loaded.is_some() => Opening::Build { generated: None },
+        None if builtin => Opening::Build {
+            generated: Some((DEFAULT_GENERATED, GENERATED_SEED)),
+        },
+        None => Opening::NeedImages {
+            message: "This atlas needs an image set: load one on the image-set page (your \
+                      images stay in the browser), or use generated images."
+                .into(),
+            generated: Some((DEFAULT_GENERATED, GENERATED_SEED)),
+        },
+    }
+}
+
 /// The atlas page.
 #[component]
 pub fn AtlasPage(
@@ -147,24 +241,93 @@ pub fn AtlasPage(
         });
     }
 
+    // Builds with the link's settings: from the loaded set, or from a generated set loaded
+    // first; the link then names the set.
+    let need = RwSignal::new(None::<(String, Option<(usize, u64)>)>);
     let build = {
         let (model, layer) = (model.clone(), layer.clone());
-        move || {
+        move |generated: Option<(usize, u64)>| {
+            let set = match generated {
+                Some((count, seed)) => Some(SetKey::Generated { count, seed }),
+                None => s
+                    .set
+                    .with_untracked(|s| s.as_ref().and_then(|s| SetKey::parse(&s.key))),
+            };
+            need.set(None);
+            p.update(|p| p.set = set);
             client.start_survey(SurveyTask::BuildAtlas {
                 model: model.clone(),
                 layer: layer.clone(),
                 spec: p.get_untracked().spec(),
+                images: generated.map(|(count, seed)| ImageSource::Generated { count, seed }),
             });
         }
     };
+    // Opened from a link: build at once when the images are here (or can be made), else say
+    // which are missing.
+    {
+        let build = build.clone();
+        let layer = layer.clone();
+        let builtin = info.source == ModelSource::Builtin;
+        Effect::new(move |first: Option<()>| {
+            if first.is_some() {
+                return;
+            }
+            let running = s.job.with_untracked(|j| match j {
+                Some(j) if j.state.is_active() => match &j.kind {
+                    SurveyKind::Atlas(l)
+                        if *l == layer
+                            && s.atlas_spec(j.job).as_ref() == Some(&p.get_untracked().spec()) =>
+                    {
+                        Running::ThisAtlas
+                    }
+                    SurveyKind::Atlas(_) => Running::OtherAtlas,
+                    _ => Running::Other,
+                },
+                _ => Running::Nothing,
+            });
+            let has_atlas = data.with_untracked(Option::is_some);
+            let link = p.with_untracked(|p| p.set.clone());
+            let plan = s.set.with_untracked(|loaded| {
+                opening(link.as_ref(), loaded.as_ref(), has_atlas, running, builtin)
+            });
+            match plan {
+                Opening::Show => {
+                    // The link names the set the atlas shown was built from.
+                    let built_from = data.with_untracked(|d| {
+                        d.as_ref()
+                            .and_then(|d| d.set.as_deref())
+                            .and_then(SetKey::parse)
+                    });
+                    if link.is_none() && built_from.is_some() {
+                        p.update(|p| p.set = built_from);
+                    }
+                }
+                Opening::Busy => need.set(Some((
+                    s.job.with_untracked(|j| {
+                        format!(
+                            "Another job is running ({}); build the atlas with the settings \
+                             below when it is done, or cancel it.",
+                            j.as_ref().map(|j| j.kind.describe()).unwrap_or_default()
+                        )
+                    }),
+                    None,
+                ))),
+                Opening::Build { generated } => build(generated),
+                Opening::NeedImages { message, generated } => {
+                    need.set(Some((message, generated)));
+                }
+            }
+        });
+    }
     let use_generated = {
         let model = model.clone();
         move |_| {
             client.start_survey(SurveyTask::LoadImages {
                 model: model.clone(),
-                source: crate::protocol::ImageSource::Generated {
+                source: ImageSource::Generated {
                     count: DEFAULT_GENERATED,
-                    seed: 7,
+                    seed: GENERATED_SEED,
                 },
             });
         }
@@ -183,7 +346,38 @@ pub fn AtlasPage(
         }
     };
 
-    let settings = view! { <BuildForm p on_build=Callback::new(move |()| build())/> };
+    let settings = {
+        let build = build.clone();
+        view! { <BuildForm p on_build=Callback::new(move |()| build(None))/> }
+    };
+    let need_part = {
+        let images_href = images_href.clone();
+        move || {
+            need.get().map(|(message, generated)| {
+                let build = build.clone();
+                let offer = generated.map(|(count, seed)| {
+                    view! {
+                        " or "
+                        <button id="atlas-need-generated" disabled=move || s.busy()
+                            on:click=move |_| build(Some((count, seed)))>
+                            {format!("build it from {count} generated images (seed {seed})")}
+                        </button>
+                    }
+                });
+                view! {
+                    <div class="message" id="atlas-need-images" role="status">
+                        <p>{message}</p>
+                        <p>
+                            <a id="atlas-need-link" href=images_href.clone()>
+                                "Open the image-set page"
+                            </a>
+                            {offer}
+                        </p>
+                    </div>
+                }
+            })
+        }
+    };
     let set_line = move || match s.set.get() {
         Some(set) => view! {
             <p class="muted" id="atlas-set">
@@ -239,6 +433,7 @@ pub fn AtlasPage(
                  to pan, hover a cell for its strongest units."
             </p>
             <SurveyProgress/>
+            {need_part}
             {set_line}
             {canvas_part}
             {settings}
@@ -502,12 +697,22 @@ fn AtlasCanvas(
     };
     let spec_note = move || {
         data.with(|d| {
-            let spec = d.as_ref()?.spec.as_ref()?;
-            (!p.with(|p| p.builds(spec))).then(|| {
-                format!(
+            let d = d.as_ref()?;
+            let spec = d.spec.as_ref()?;
+            if !p.with(|p| p.builds(spec)) {
+                return Some(format!(
                     "This atlas was built with samples={}, seed={}, grids {:?}, {} icon steps; \
                      build again for the link's settings.",
                     spec.samples, spec.seed, spec.levels, spec.steps
+                ));
+            }
+            let link = p.with(|p| p.set.as_ref().map(SetKey::key));
+            (link.is_some() && d.set.is_some() && link != d.set).then(|| {
+                format!(
+                    "This atlas was built from the image set {}, the link names {}; build \
+                     again from that set for the link's atlas.",
+                    d.set.clone().unwrap_or_default(),
+                    link.unwrap_or_default()
                 )
             })
         })
@@ -634,10 +839,12 @@ mod web {
 
     use super::*;
 
-    /// Icons as small canvases, ready to be drawn scaled; dropped when the atlas changes.
+    /// Icons as small canvases, ready to be drawn scaled; dropped when the atlas changes (a
+    /// build with other icon settings may lay out the same cells).
     #[derive(Default)]
     pub struct IconCache {
         view: Option<AtlasView>,
+        job: Option<crate::protocol::JobId>,
         icons: HashMap<(u32, u32, u32), HtmlCanvasElement>,
     }
 
@@ -652,8 +859,9 @@ mod web {
         cache: &mut IconCache,
     ) {
         let Some(view) = &data.view else { return };
-        if cache.view.as_ref() != Some(view) {
+        if cache.view.as_ref() != Some(view) || cache.job != Some(data.job) {
             cache.view = Some(view.clone());
+            cache.job = Some(data.job);
             cache.icons.clear();
         }
         let Some(ctx) = canvas
@@ -801,6 +1009,126 @@ mod tests {
             label_note: None,
             imported: false,
         }
+    }
+
+    fn set(key: &str, label: &str) -> SetSummary {
+        SetSummary {
+            label: label.into(),
+            key: key.into(),
+            items: 10,
+            images: 10,
+            skipped: 0,
+            skipped_examples: vec![],
+            summary: "10 images".into(),
+        }
+    }
+
+    #[test]
+    fn a_link_builds_at_once_when_its_images_are_here() {
+        let generated = SetKey::parse("generated:300:4").unwrap();
+        let files = SetKey::parse("files:00112233445566aa").unwrap();
+        let loaded_gen = set("generated:300:4", "the generated set (seed 4)");
+        let other_gen = set("generated:200:7", "the generated set (seed 7)");
+        let mine = set("files:00112233445566aa", "photos/");
+        let theirs = set("files:ffffffffffffffff", "holiday.zip");
+        let open = |link, loaded, builtin| opening(link, loaded, false, Running::Nothing, builtin);
+        // The set the link names is loaded: build from it.
+        assert_eq!(
+            open(Some(&generated), Some(&loaded_gen), false),
+            Opening::Build { generated: None }
+        );
+        assert_eq!(
+            open(Some(&files), Some(&mine), false),
+            Opening::Build { generated: None }
+        );
+        // A generated set is made without the user (on any model), replacing another
+        // generated set but not the user's own images.
+        for loaded in [None, Some(&other_gen)] {
+            assert_eq!(
+                open(Some(&generated), loaded, false),
+                Opening::Build {
+                    generated: Some((300, 4))
+                }
+            );
+        }
+        let Opening::NeedImages {
+            message,
+            generated: offer,
+        } = open(Some(&generated), Some(&theirs), true)
+        else {
+            panic!()
+        };
+        assert!(
+            message.contains("300 generated images (seed 4)") && message.contains("holiday.zip")
+        );
+        assert_eq!(offer, Some((300, 4)));
+        // The author's own files: said so, nothing offered but the image-set page.
+        for loaded in [None, Some(&theirs), Some(&loaded_gen)] {
+            let Opening::NeedImages { message, generated } = open(Some(&files), loaded, true)
+            else {
+                panic!()
+            };
+            assert!(message.contains("own image files") && message.contains("00112233445566aa"));
+            assert_eq!(generated, None);
+        }
+        // No set in the link: the loaded one, else the built-in model's generated set, else
+        // ask.
+        assert_eq!(
+            open(None, Some(&theirs), false),
+            Opening::Build { generated: None }
+        );
+        assert_eq!(
+            open(None, None, true),
+            Opening::Build {
+                generated: Some((DEFAULT_GENERATED, GENERATED_SEED))
+            }
+        );
+        assert!(matches!(
+            open(None, None, false),
+            Opening::NeedImages {
+                generated: Some(_),
+                ..
+            }
+        ));
+        // An atlas here or being built is shown; another atlas' build is replaced; other
+        // work is left alone.
+        assert_eq!(
+            opening(Some(&generated), None, true, Running::Nothing, true),
+            Opening::Show
+        );
+        assert_eq!(
+            opening(None, None, false, Running::ThisAtlas, true),
+            Opening::Show
+        );
+        assert_eq!(
+            opening(None, None, false, Running::OtherAtlas, true),
+            Opening::Build {
+                generated: Some((DEFAULT_GENERATED, GENERATED_SEED))
+            }
+        );
+        assert_eq!(
+            opening(Some(&generated), None, false, Running::Other, true),
+            Opening::Busy
+        );
+    }
+
+    #[test]
+    fn the_tip_says_how_far_an_icon_got() {
+        assert_eq!(icon_score_line(false, None), "icon: not rendered yet");
+        let s = IconScore {
+            score: Some(0.0312),
+            specificity: Some(0.875),
+        };
+        let line = icon_score_line(true, Some(s));
+        assert!(line.contains("0.031") && line.contains("88 %"), "{line}");
+        let imported = IconScore {
+            score: None,
+            specificity: None,
+        };
+        assert_eq!(
+            icon_score_line(true, Some(imported)),
+            "icon score not recorded"
+        );
     }
 
     #[test]

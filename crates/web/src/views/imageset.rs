@@ -11,6 +11,8 @@ use crate::worker_client::{SurveyJobState, SurveyKind, WorkerClient};
 
 /// Images of the generated set unless the user says.
 pub const DEFAULT_GENERATED: usize = 200;
+/// Seed of the generated set the page loads.
+pub const GENERATED_SEED: u64 = 7;
 /// Examples per unit unless the user says.
 pub const DEFAULT_K: usize = 8;
 
@@ -219,7 +221,10 @@ pub fn ImagesPage(
             problem.set(None);
             client.start_survey(SurveyTask::LoadImages {
                 model: model.clone(),
-                source: ImageSource::Generated { count: n, seed: 7 },
+                source: ImageSource::Generated {
+                    count: n,
+                    seed: GENERATED_SEED,
+                },
             });
         }
     };

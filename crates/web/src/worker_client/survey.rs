@@ -8,8 +8,9 @@ use leptos::prelude::*;
 
 use super::WorkerClient;
 use crate::protocol::{
-    AtlasSpec, AtlasSummary, AtlasView, ExamplesSummary, ImportSummary, JobId, ModelSource,
-    Request, Response, Rgba, SetSummary, SurveyResult, SurveyTask, SurveyUpdate, UnitExamples,
+    AtlasSpec, AtlasSummary, AtlasView, ExamplesSummary, ImageSource, ImportSummary, JobId,
+    ModelSource, Request, Response, Rgba, SetSummary, SurveyResult, SurveyTask, SurveyUpdate,
+    UnitExamples,
 };
 
 /// What a long survey job does, as the views tell them apart.
@@ -129,6 +130,10 @@ pub struct AtlasData {
     pub scores: HashMap<(u32, u32, u32), IconScore>,
     /// How it was built (`None` when imported).
     pub spec: Option<AtlasSpec>,
+    /// The key of the image set it was built from (`None` when imported).
+    pub set: Option<String>,
+    /// The job that made it (each build or import is another).
+    pub job: JobId,
     /// Timings once built.
     pub summary: Option<AtlasSummary>,
 }
@@ -180,8 +185,8 @@ pub struct SurveyState {
     units: StoredValue<HashMap<JobId, UnitRequest>>,
     /// Unit examples received, by (layer, unit).
     unit_cache: StoredValue<HashMap<(String, usize), UnitExamples>>,
-    /// The spec of the atlas job running, by job.
-    specs: StoredValue<HashMap<JobId, AtlasSpec>>,
+    /// The spec of the atlas job running and the key of the set it started on, by job.
+    specs: StoredValue<HashMap<JobId, (AtlasSpec, Option<String>)>>,
 }
 
 impl SurveyState {
@@ -205,6 +210,12 @@ impl SurveyState {
     pub fn busy(&self) -> bool {
         self.job
             .with(|j| j.as_ref().is_some_and(|j| j.state.is_active()))
+    }
+
+    /// The settings of atlas job `job`, while it runs.
+    pub fn atlas_spec(&self, job: JobId) -> Option<AtlasSpec> {
+        self.specs
+            .with_value(|s| s.get(&job).map(|(spec, _)| spec.clone()))
     }
 
     /// The job shown when it is of `kind`.
@@ -236,20 +247,26 @@ impl SurveyState {
         }
     }
 
+    fn set_loaded(&self, s: SetSummary) {
+        self.set.set(Some(s));
+        // The worker drops the examples of the old set (not imported ones).
+        self.examples.update(|e| e.retain(|_, s| s.imported));
+        self.forget_unit_examples(None);
+    }
+
     fn finish(&self, job: JobId, result: SurveyResult) {
         match result {
-            SurveyResult::SetLoaded(s) => {
-                self.set.set(Some(s));
-                // The worker drops the examples of the old set (not imported ones).
-                self.examples.update(|e| e.retain(|_, s| s.imported));
-                self.forget_unit_examples(None);
-            }
+            SurveyResult::SetLoaded(s) => self.set_loaded(s),
             SurveyResult::Examples(s) => {
                 self.forget_unit_examples(Some(&s.layer));
                 self.examples.update(|e| _ = e.insert(s.layer.clone(), s));
             }
             SurveyResult::Atlas(summary) => {
-                let spec = self.specs.try_update_value(|s| s.remove(&job)).flatten();
+                let (spec, set) = self
+                    .specs
+                    .try_update_value(|s| s.remove(&job))
+                    .flatten()
+                    .unzip();
                 if let Some(examples) = summary.examples.clone()
                     && !self
                         .examples
@@ -261,6 +278,7 @@ impl SurveyState {
                 self.atlases.update(|a| {
                     let data = a.entry(summary.layer.clone()).or_default();
                     data.spec = spec;
+                    data.set = set.flatten();
                     data.summary = Some(summary);
                 });
             }
@@ -363,8 +381,9 @@ impl SurveyState {
                 SurveyUpdate::Progress { stage, done, total } => {
                     set_state(SurveyJobState::Running { stage, done, total })
                 }
+                SurveyUpdate::SetLoaded(summary) => self.set_loaded(summary),
                 SurveyUpdate::AtlasLayout(view) => {
-                    let spec = self.specs.with_value(|s| s.get(&job).cloned());
+                    let (spec, set) = self.specs.with_value(|s| s.get(&job).cloned()).unzip();
                     self.atlases.update(|a| {
                         a.insert(
                             view.layer.clone(),
@@ -373,6 +392,8 @@ impl SurveyState {
                                 icons: HashMap::new(),
                                 scores: HashMap::new(),
                                 spec,
+                                set: set.flatten(),
+                                job,
                                 summary: None,
                             },
                         );
@@ -434,8 +455,15 @@ impl WorkerClient {
         let job = self.job();
         let s = self.survey;
         if let Some(kind) = SurveyKind::of(&task) {
-            if let SurveyTask::BuildAtlas { spec, .. } = &task {
-                s.specs.update_value(|m| _ = m.insert(job, spec.clone()));
+            if let SurveyTask::BuildAtlas { spec, images, .. } = &task {
+                let set = match images {
+                    Some(ImageSource::Generated { count, seed }) => {
+                        Some(crate::survey_jobs::generated_key(*count, *seed))
+                    }
+                    _ => s.set.with_untracked(|s| s.as_ref().map(|s| s.key.clone())),
+                };
+                s.specs
+                    .update_value(|m| _ = m.insert(job, (spec.clone(), set)));
             }
             if let Some(running) = s
                 .job
@@ -572,6 +600,7 @@ mod tests {
             );
             let summary = SetSummary {
                 label: "generated".into(),
+                key: "generated:5:1".into(),
                 items: 5,
                 images: 5,
                 skipped: 0,
@@ -597,6 +626,7 @@ mod tests {
                 model: "m".into(),
                 layer: "l".into(),
                 spec: spec.clone(),
+                images: None,
             });
             c.receive(survey(job, SurveyUpdate::AtlasLayout(view("l"))));
             c.receive(survey(
@@ -624,6 +654,8 @@ mod tests {
                 }
             );
             assert_eq!(data.spec, Some(spec.clone()));
+            // The set it was built from, for the link.
+            assert_eq!(data.set.as_deref(), Some("generated:5:1"));
             let examples = ExamplesSummary {
                 layer: "l".into(),
                 k: 8,
