@@ -2,6 +2,7 @@
 //! (drawn concepts, written words and mixtures), in which multimodal neurons emerge.
 
 pub mod data;
+pub mod decay;
 pub mod recipe;
 pub mod trainer;
 pub mod zeroshot;

@@ -64,6 +64,10 @@ pub struct TrainConfig {
     /// Which pairs of a batch count as matches in the contrastive loss.
     #[serde(default)]
     pub positives: Positives,
+    /// Weight decay on matrices only, as CLIP does (gains, biases and the logit scale are
+    /// not decayed); `false` decays every parameter, as the shipped r3 model was trained.
+    #[serde(default)]
+    pub decay_matrices_only: bool,
 }
 
 /// Which image–caption pairs of a batch the contrastive loss treats as matches.
@@ -113,6 +117,7 @@ impl TrainConfig {
             mixture: default_mixture(),
             clip_grad_norm: 1.0,
             positives: Positives::Content,
+            decay_matrices_only: false,
         }
     }
 
@@ -144,6 +149,7 @@ impl TrainConfig {
             mixture: default_mixture(),
             clip_grad_norm: 1.0,
             positives: Positives::Caption,
+            decay_matrices_only: false,
         }
     }
 

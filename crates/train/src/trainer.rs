@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{
     Modality, TrainingData, builtin_tokenizer_files, heldout, image_tensor, tokenizer,
 };
+use crate::decay::Vectors;
 use crate::recipe::TrainConfig;
 use crate::zeroshot::{TEMPLATES, accuracy, class_embeddings, embed_images, predict};
 use crate::{Result, TrainError};
@@ -307,7 +308,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         let loss = contrastive_loss(&model, batch.images, &batch.ids, &batch.groups)?;
         let value = scalar(loss.clone().inner());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let model = self.optim.step(lr, model, grads);
+        let vectors = self.config.decay_matrices_only.then(|| Vectors::of(&model));
+        let mut model = self.optim.step(lr, model, grads);
+        if let Some(vectors) = vectors {
+            model = vectors.undecay(model, lr, f64::from(self.config.weight_decay));
+        }
         let logit_scale = scalar(
             model
                 .logit_scale

@@ -98,3 +98,76 @@ fn every_caption_word_is_one_token_and_captions_fit_the_context() {
     // The end-of-text token has the largest id, so the model pools where OpenAI's CLIP does.
     assert_eq!(tok.eos_id() as usize + 1, tok.vocab_size());
 }
+
+/// Parameters of a trainer's model after `steps` steps, as flat vectors with their rank.
+fn parameters(config: TrainConfig, steps: usize) -> Vec<(usize, Vec<f32>)> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    use burn::tensor::backend::Backend;
+    struct Flat(Vec<(usize, Vec<f32>)>);
+    impl<B: Backend> ModuleVisitor<B> for Flat {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            let v = p
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .unwrap();
+            self.0.push((D, v));
+        }
+    }
+    let mut t = Trainer::<B>::new(config, Default::default()).unwrap();
+    for _ in 0..steps {
+        t.step().unwrap();
+    }
+    let mut flat = Flat(Vec::new());
+    t.model().visit(&mut flat);
+    flat.0
+}
+
+/// With `decay_matrices_only`, gains, biases and the logit scale move as without any decay
+/// and matrices as with it: CLIP's rule, which burn's AdamW does not offer.
+#[test]
+fn decay_matrices_only_spares_vectors() {
+    let config = |decay, only| TrainConfig {
+        weight_decay: decay,
+        decay_matrices_only: only,
+        learning_rate: 1e-2,
+        warmup: 1,
+        ..tiny(3)
+    };
+    // One step, so that all three start from the same weights with the same gradients.
+    let spared = parameters(config(0.5, true), 1);
+    let free = parameters(config(0.0, false), 1);
+    let decayed = parameters(config(0.5, false), 1);
+    let gap = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    };
+    let (mut vectors, mut matrices, mut reached) = (0, 0, 0);
+    for ((s, f), d) in spared.iter().zip(&free).zip(&decayed) {
+        if s.0 == 1 {
+            vectors += 1;
+            assert!(
+                gap(&s.1, &f.1) < 1e-4,
+                "a vector was decayed: {}",
+                gap(&s.1, &f.1)
+            );
+            // Gains (1 at the start) and the logit scale decay; zero biases hardly move.
+            reached += usize::from(gap(&d.1, &f.1) > 1e-3);
+        } else {
+            matrices += 1;
+            assert!(
+                gap(&s.1, &d.1) < 1e-4,
+                "a matrix was spared: {}",
+                gap(&s.1, &d.1)
+            );
+        }
+    }
+    assert!(
+        vectors > 10 && matrices > 10,
+        "{vectors} vectors, {matrices} matrices"
+    );
+}
