@@ -616,6 +616,25 @@ const scenarios = [
         await page.waitForSelector(words ? "#words li" : "#words-none", { timeout: 60_000 });
         await env.shot(page, `safetensors-${dir}`);
         env.log(`${url}: ${name}, ${architecture}; rendered ${layer.name} unit 1`);
+        // Quantized to int8 in the worker, and the int8 bundle kept: the next visit downloads
+        // nothing and runs the same weights (the same pixels).
+        check(architecture.includes("quantized to int8 in the browser"), `${dir}: the architecture says "${architecture}"`);
+        const fetched = () => env.requests().filter((p) => p.endsWith(`/models/${dir}/model.safetensors`)).length;
+        const before = fetched();
+        const again = await newPage(env.context);
+        const link = `#/${name}/${layer.name}/1?steps=4&src=${encodeURIComponent(url)}`;
+        const second = await renderNeuron(env, again, link);
+        const cachedArchitecture = await (async () => {
+          await again.goto(env.url + srcHash(url));
+          await again.waitForSelector("#model-architecture", { timeout: 120_000 });
+          return again.textContent("#model-architecture");
+        })();
+        check(fetched() === before, `${dir}: the second visit downloaded the checkpoint again`);
+        check(second.stats.hash === r.stats.hash, `${dir}: the cached int8 bundle rendered other pixels`);
+        check(!cachedArchitecture.includes("quantized"), `${dir}: the second visit quantized again: "${cachedArchitecture}"`);
+        env.log(`${dir}: second visit from the cached int8 bundle, same pixels; ${cachedArchitecture}`);
+        check(again.problems.length === 0, again.problems.join("\n"));
+        await again.close();
       }
       check(page.problems.length === 0, page.problems.join("\n"));
       await page.close();

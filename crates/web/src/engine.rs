@@ -88,6 +88,9 @@ pub struct Engine<B: AutodiffBackend> {
     prompts: Result<ClassPrompts, String>,
     /// What the analyses keep between requests.
     pub(crate) study: StudyCache<B>,
+    /// The int8 bundle a checkpoint was quantized into (what the worker caches instead of
+    /// the checkpoint), until taken.
+    quantized: Option<Vec<u8>>,
 }
 
 impl<B: AutodiffBackend> Engine<B> {
@@ -117,11 +120,17 @@ impl<B: AutodiffBackend> Engine<B> {
             what: what.clone(),
             reason,
         };
+        let mut quantized = None;
         let (clip, tokenizer) = if bundle::is_bundle(bytes) {
             Clip::<B>::from_bundle(bytes, device).map_err(|e| fail(e.to_string()))?
         } else if looks_like_safetensors(bytes) {
-            let clip = checkpoint(bytes, extras, device).map_err(fail)?;
-            (clip, extras.tokenizer.clone())
+            // Quantized here to the int8 bundle the command line's `convert` writes, and run
+            // from it: the page caches the bundle (a quarter of the size), so the first visit
+            // and the next ones run the very same weights.
+            let int8 = quantize_checkpoint::<B>(bytes, extras, device).map_err(fail)?;
+            let loaded = Clip::<B>::from_bundle(&int8, device).map_err(|e| fail(e.to_string()))?;
+            quantized = Some(int8);
+            loaded
         } else {
             return Err(fail(format!(
                 "it is neither a modalscope bundle nor a safetensors checkpoint ({})",
@@ -149,6 +158,14 @@ impl<B: AutodiffBackend> Engine<B> {
             ),
         };
         let mut info = describe(&clip);
+        if let Some(int8) = &quantized {
+            info.architecture = format!(
+                "{} · quantized to int8 in the browser ({:.1} MB to {:.1} MB)",
+                info.architecture,
+                bytes.len() as f64 / 1e6,
+                int8.len() as f64 / 1e6
+            );
+        }
         info.source = source;
         info.bytes = bytes.len() as u64;
         info.vocabulary = vocabulary.len();
@@ -160,7 +177,14 @@ impl<B: AutodiffBackend> Engine<B> {
             word_embeds: RefCell::new(None),
             prompts,
             study: StudyCache::default(),
+            quantized,
         })
+    }
+
+    /// The int8 bundle a safetensors checkpoint was quantized into when it loaded (once; `None`
+    /// for a bundle): the copy worth caching.
+    pub fn take_quantized(&mut self) -> Option<Vec<u8>> {
+        self.quantized.take()
     }
 
     /// The zero-shot prompts of the concept study (`Err` says why there are none).
@@ -330,11 +354,34 @@ pub struct Extras {
 
 /// A CLIP from safetensors bytes in either naming, its architecture from the config that came
 /// with it or inferred from the tensor shapes.
-fn checkpoint<B: Backend>(
+/// A CLIP safetensors checkpoint (and the files next to it) as an int8 bundle, after checking
+/// that its weights build the model.
+fn quantize_checkpoint<B: Backend>(
     bytes: &[u8],
     extras: &Extras,
     device: &B::Device,
-) -> Result<Clip<B>, String> {
+) -> Result<Vec<u8>, String> {
+    let (config, store) = checkpoint_store(bytes, extras)?;
+    let layers = Clip::<B>::from_store(&config, store.clone(), device)
+        .map_err(|e| e.to_string())?
+        .layer_names();
+    let meta = serde_json::json!({
+        "source": "safetensors",
+        "converted_by": format!("modalscope page {}", env!("CARGO_PKG_VERSION")),
+    });
+    let (bundle, _) = bundle::write(
+        &config,
+        &layers,
+        &store,
+        extras.tokenizer.as_ref(),
+        bundle::Precision::Int8,
+        meta,
+    );
+    Ok(bundle)
+}
+
+/// The architecture and canonical weights of a safetensors checkpoint.
+fn checkpoint_store(bytes: &[u8], extras: &Extras) -> Result<(ClipConfig, WeightStore), String> {
     let store = WeightStore::from_safetensors(bytes)
         .and_then(canonical_store)
         .map_err(|e| e.to_string())?;
@@ -346,7 +393,7 @@ fn checkpoint<B: Backend>(
     if config.name == CUSTOM {
         config.name = name.to_string();
     }
-    Clip::from_store(&config, store, device).map_err(|e| e.to_string())
+    Ok((config, store))
 }
 
 /// A name for a model from the URL of its weights: the file's stem, or for the usual
@@ -1041,8 +1088,55 @@ mod tests {
             }),
             name: Some("hf".into()),
         };
-        let e = Engine::<B>::load_with(&hf, &extras, source, &Default::default()).unwrap();
+        let mut e =
+            Engine::<B>::load_with(&hf, &extras, source.clone(), &Default::default()).unwrap();
         assert_eq!(e.info().name, "hf");
+        // Quantized to an int8 bundle that carries the name, config and tokenizer, and runs
+        // the very weights the engine runs: a visit that loads it from the cache sees the same.
+        let int8 = e.take_quantized().expect("a checkpoint is quantized");
+        assert!(e.take_quantized().is_none());
+        assert!(
+            bundle::is_bundle(&int8) && int8.len() < hf.len() / 2,
+            "{}",
+            int8.len()
+        );
+        assert!(
+            e.info()
+                .architecture
+                .contains("quantized to int8 in the browser")
+        );
+        let cached = Engine::<B>::load(&int8, source, &Default::default()).unwrap();
+        assert_eq!(
+            (cached.info().name.as_str(), cached.info().vocabulary),
+            ("hf", e.info().vocabulary)
+        );
+        let size = e.info().image_size;
+        let x = Tensor::<B, 4>::ones([1, 3, size, size], &Default::default()) * 0.25;
+        let embed = |e: &Engine<B>| {
+            e.clip()
+                .encode_image(x.clone())
+                .into_data()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .unwrap()
+        };
+        assert_eq!(embed(&e), embed(&cached));
+        // Close to the float32 checkpoint (int8 rows keep about two decimal digits).
+        let (config, store) = checkpoint_store(&hf, &extras).unwrap();
+        let f32_clip = Clip::<B>::from_store(&config, store, &Default::default()).unwrap();
+        let exact = f32_clip
+            .encode_image(x.clone())
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .unwrap();
+        let cos = |a: &[f32], b: &[f32]| {
+            let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            dot / (n(a) * n(b))
+        };
+        let c = cos(&embed(&e), &exact);
+        assert!(c > 0.99, "int8 vs float32 embedding cosine {c}");
         assert!(e.info().vocabulary > 100, "{}", e.info().vocabulary);
         assert!(e.info().architecture.starts_with("ViT"));
 

@@ -66,22 +66,24 @@ enum Chosen {
 }
 
 impl Chosen {
+    /// Loads a model; with it, the int8 bundle a checkpoint was quantized into (to cache).
     fn load(
         &self,
         bytes: &[u8],
         extras: &Extras,
         source: ModelSource,
-    ) -> Result<AnyEngine, EngineError> {
+    ) -> Result<(AnyEngine, Option<Vec<u8>>), EngineError> {
         Ok(match self {
-            Self::Cpu => AnyEngine::Cpu(Rc::new(Engine::load_with(
-                bytes,
-                extras,
-                source,
-                &Default::default(),
-            )?)),
+            Self::Cpu => {
+                let mut e = Engine::load_with(bytes, extras, source, &Default::default())?;
+                let quantized = e.take_quantized();
+                (AnyEngine::Cpu(Rc::new(e)), quantized)
+            }
             #[cfg(feature = "webgpu")]
             Self::Gpu(device) => {
-                AnyEngine::Gpu(Rc::new(Engine::load_with(bytes, extras, source, device)?))
+                let mut e = Engine::load_with(bytes, extras, source, device)?;
+                let quantized = e.take_quantized();
+                (AnyEngine::Gpu(Rc::new(e)), quantized)
             }
         })
     }
@@ -365,7 +367,7 @@ async fn load_model(
             Some(engine) => Ok(Some(engine)),
             None => chosen
                 .load(state.builtin, &Extras::default(), ModelSource::Builtin)
-                .map(Some)
+                .map(|(engine, _)| Some(engine))
                 .map_err(|e| e.to_string()),
         },
         ModelSource::Url(url) => {
@@ -382,9 +384,10 @@ async fn load_model(
                 siblings(url).await
             };
             match chosen.load(&bytes, &extras, source.clone()) {
-                Ok(engine) => {
+                Ok((engine, quantized)) => {
                     if !cached {
-                        store_in_cache(url, bytes).await;
+                        // A checkpoint is kept as the int8 bundle it was quantized into.
+                        store_in_cache(url, quantized.unwrap_or(bytes)).await;
                     }
                     Ok(Some(engine))
                 }
