@@ -103,8 +103,8 @@ pub fn icon_score_line(has_icon: bool, score: Option<IconScore>) -> String {
     };
     match s.specificity {
         Some(p) => format!(
-            "{value}; it matches this cell's direction better than {:.0} % of the level's \
-             other cells'",
+            "{value}; closer to this cell's direction than to {:.0} % of the other cells' \
+             directions at this level",
             100.0 * p
         ),
         None => value,
@@ -165,7 +165,6 @@ pub fn opening(
     }
     let loaded_key = loaded.and_then(|s| SetKey::parse(&s.key));
     let loaded_is_generated = matches!(loaded_key, Some(SetKey::Generated { .. }));
-    let holding = |s: &SetSummary| format!(" The page holds {} ({}).", s.label, s.summary);
     match link {
         Some(k) if loaded_key.as_ref() == Some(k) => Opening::Build { generated: None },
         Some(&SetKey::Generated { count, seed }) if loaded.is_none() || loaded_is_generated => {
@@ -176,8 +175,8 @@ pub fn opening(
         Some(&SetKey::Generated { count, seed }) => Opening::NeedImages {
             message: format!(
                 "This atlas is built from {count} generated images (seed {seed}), not from the \
-                 image set loaded now, which using them would replace.{}",
-                loaded.map(holding).unwrap_or_default()
+                 image set loaded now ({}), which using them would replace.",
+                loaded.map(|s| s.label.as_str()).unwrap_or_default()
             ),
             generated: Some((count, seed)),
         },
@@ -185,8 +184,7 @@ pub fn opening(
             message: format!(
                 "This atlas was built from its author's own image files (set files:{hash}), \
                  which this page does not have: load the same images on the image-set page, \
-                 then build it with the settings below, or build it from another set.{}",
-                loaded.map(holding).unwrap_or_default()
+                 then build it with the settings below, or build it from another set."
             ),
             generated: None,
         },
@@ -381,7 +379,10 @@ pub fn AtlasPage(
     let set_line = move || match s.set.get() {
         Some(set) => view! {
             <p class="muted" id="atlas-set">
-                {format!("Built from the loaded image set: {} ({})", set.label, set.summary)}
+                {format!(
+                    "The loaded image set, which the build form uses: {} ({})",
+                    set.label, set.summary
+                )}
             </p>
         }
         .into_any(),

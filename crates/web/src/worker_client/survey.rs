@@ -455,6 +455,8 @@ impl WorkerClient {
         let job = self.job();
         let s = self.survey;
         if let Some(kind) = SurveyKind::of(&task) {
+            // One long job at a time: the settings of the one replaced are not needed.
+            s.specs.update_value(HashMap::clear);
             if let SurveyTask::BuildAtlas { spec, images, .. } = &task {
                 let set = match images {
                     Some(ImageSource::Generated { count, seed }) => {
@@ -724,6 +726,14 @@ mod tests {
             c.unit_examples("m", "l", 2, again);
             assert!(matches!(again.get_untracked(), UnitSlot::Loading(_)));
 
+            // The settings of the atlas job running are known while it runs.
+            let atlas = c.start_survey(SurveyTask::BuildAtlas {
+                model: "m".into(),
+                layer: "l".into(),
+                spec: spec.clone(),
+                images: None,
+            });
+            assert_eq!(s.atlas_spec(atlas), Some(spec.clone()));
             // Cancel: sent for the running job; a newer job cancels the older one.
             let a = c.start_survey(SurveyTask::Export {
                 model: "m".into(),
@@ -735,6 +745,7 @@ mod tests {
                 model: "m".into(),
                 atlas_layer: None,
             });
+            assert_eq!(s.atlas_spec(atlas), None);
             assert!(c.sent.get_value().contains(&Request::Cancel { job: a }));
             // The old job's late answer changes nothing.
             c.receive(Response::Cancelled { job: a, step: 0 });
