@@ -1,8 +1,10 @@
 // End-to-end scenarios of image sets, dataset examples and activation atlases (issue 6), run by
 // run.mjs with its browser, server and helpers: the generated set and a pass with progress and
 // cancel, the dataset-example strip on a neuron page, a zip and a drop with files that are not
-// images, a URL list with a missing image, a small atlas (canvas, hover, zoom, pan, link),
-// export to a zip and import of it (and of the same files served as a folder), bad imports.
+// images, a URL list with a missing image, a small atlas built from a link opened fresh (at the
+// link's view; canvas, hover with the icon's score, zoom, pan, link; a manual build with the same
+// settings gives the same files), export to a zip and import of it (and of the same files served
+// as a folder), bad imports, a cancel during the layout and a link to someone's own images.
 
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -287,39 +289,89 @@ export function surveyScenarios(ROOT) {
     {
       name: "survey-atlas",
       async run(env) {
-        const page = await newPage(env.context);
         const { name, mlp } = env.model;
-        // From the layer page's link, with a small atlas's settings in the link.
+        // The layer page's link: the atlas page builds at once (the built-in model's generated
+        // set), with progress and cancel.
+        let page = await newPage(env.context);
         await page.goto(`${env.url}#/${name}/${mlp.name}`);
         await page.click("#layer-atlas");
         await page.waitForSelector("#atlas-page", { timeout: 120_000 });
-        const link = `#/${name}/${mlp.name}/atlas?level=0&x=0.5&y=0.5&zoom=1&samples=400&seed=1&levels=3,6&steps=8&min=2`;
-        await page.goto(env.url + link);
-        await page.waitForSelector("#atlas-generated");
-        await page.click("#atlas-generated");
-        await page.waitForSelector("#atlas-build:not([disabled])", { timeout: RUN_TIMEOUT });
-        const seen = await watchJob(page);
+        await page.waitForSelector("#survey-status[data-state='running'] #survey-cancel:not([disabled])", { timeout: 120_000 });
+        check(!(await page.$("#atlas-need-images")), "the layer page's atlas link asks for images");
+        env.log(`the layer page's link builds at once: ${await page.textContent("#survey-stage")}`);
+        await page.close();
+        // A shared link opened in a fresh page (a new worker): the atlas is built without a click,
+        // with progress and cancel, then shown at the link's level, centre and zoom.
+        page = await newPage(env.context);
+        const link = `#/${name}/${mlp.name}/atlas?level=1&x=0.4&y=0.6&zoom=2&samples=400&seed=1&levels=3,6&steps=8&min=2`;
         const t0 = Date.now();
-        const before = await jobId(page);
-        await page.click("#atlas-build");
+        await page.goto(env.url + link);
+        await page.waitForSelector("#atlas-page", { timeout: 120_000 });
+        const seen = await watchJob(page);
+        await page.waitForSelector("#survey-status[data-state='running'] #survey-cancel:not([disabled])", { timeout: 120_000 });
+        check(!(await page.$("#atlas-need-images")), "the link asks for images");
         // Icons appear while the rest are still rendering.
         await page.waitForSelector("#atlas-canvas", { timeout: RUN_TIMEOUT });
         await page.waitForFunction(() => Number(document.getElementById("atlas-canvas")?.dataset.icons) > 0, null, { timeout: RUN_TIMEOUT, polling: 100 });
         const early = await page.evaluate(() => document.getElementById("survey-status").dataset.state);
         await env.shot(page, "survey-atlas-building");
-        const job = await waitForJob(page, before);
+        const job = await waitForJob(page, "");
         const seconds = (Date.now() - t0) / 1000;
         check(job.state === "done", `the atlas ended as ${job.state}: ${job.error ?? ""}`);
         const stages = [...seen].map((s) => s.split(":").slice(1).join(":")).filter(Boolean);
         for (const stage of ["images", "layout", "icons"]) check(stages.some((s) => s.startsWith(stage)), `no "${stage}" progress: ${stages.join(", ")}`);
         const canvas = () => page.$eval("#atlas-canvas", (c) => ({ ...c.dataset }));
+        const atLink = await canvas();
+        check(atLink.level === "1" && atLink.zoom === "2.000", `the link's view is level ${atLink.level} zoom ${atLink.zoom}`);
+        const hash = await page.evaluate(() => location.hash);
+        check(/level=1&x=0\.4&y=0\.6&zoom=2&/.test(hash) && hash.includes("&set=generated:200:7"), `the link became ${hash}`);
+        // Every icon has arrived; those of the cells in view are drawn.
+        await page.waitForFunction(() => {
+          const c = document.getElementById("atlas-canvas").dataset;
+          return Number(c.allIcons) === Number(c.allCells) && Number(c.icons) > 0;
+        }, null, { timeout: 10_000 });
+        await env.shot(page, "survey-atlas-link");
+        env.log(`a link opened fresh built its atlas in ${seconds.toFixed(1)} s (icons first seen while ${early}); shown at level ${atLink.level}, zoom ${atLink.zoom}; the link is now ${hash}`);
+        // The whole atlas.
+        await page.click("#atlas-reset");
         const c1 = await canvas();
-        check(Number(c1.icons) === Number(c1.cells) && Number(c1.cells) > 1, `the canvas shows ${c1.icons} icons of ${c1.cells} cells`);
+        check(c1.level === "0" && Number(c1.icons) === Number(c1.cells) && Number(c1.cells) > 1, `the canvas shows ${c1.icons} icons of ${c1.cells} cells at level ${c1.level}`);
         const stats = pixelStats(await canvasPixels(page, "#atlas-canvas"));
         check(stats.colors > 500 && stats.max - stats.min > 64, `the atlas canvas looks blank: ${JSON.stringify(stats)}`);
         const timings = await page.textContent("#atlas-timings");
         env.results.atlasSeconds = seconds;
-        env.log(`atlas of ${mlp.name} (400 samples, grids 3 and 6, 8 icon steps): ${seconds.toFixed(1)} s in the test (icons first seen while ${early}); ${timings}; ${await page.textContent("#atlas-info")}`);
+        env.log(`atlas of ${mlp.name} (400 samples, grids 3 and 6, 8 icon steps): ${timings}; ${await page.textContent("#atlas-info")}`);
+        // Export: a zip with the examples and the atlas, each icon's score in atlas.json.
+        const exportZip = async (file) => {
+          const [download] = await Promise.all([page.waitForEvent("download", { timeout: RUN_TIMEOUT }), page.click("#atlas-export")]);
+          const zipPath = path.join(env.artifacts, file);
+          await download.saveAs(zipPath);
+          await page.waitForSelector("#survey-status[data-state='done']", { timeout: RUN_TIMEOUT });
+          return { zipPath, name: download.suggestedFilename(), bytes: readFileSync(zipPath) };
+        };
+        const first = await exportZip("survey-export.zip");
+        const zipPath = first.zipPath;
+        const exported = first.bytes;
+        const files = unzip(exported);
+        const manifest = JSON.parse(files["manifest.json"]);
+        check(manifest.format === "modalscope-export/1" && manifest.atlas_layer === mlp.name && manifest.examples === "examples.json", `manifest: ${files["manifest.json"]}`);
+        const icons = Object.keys(files).filter((f) => f.startsWith("icons/")).length;
+        check(icons === Number(c1.allCells) && icons === Number(c1.allIcons), `${icons} icons exported for ${c1.allCells} cells (${c1.allIcons} icons shown)`);
+        const atlasDoc = JSON.parse(files["atlas.json"]);
+        const cells = atlasDoc.levels.flatMap((l) => l.cells).filter((c) => c.icon);
+        check(cells.length === icons && cells.every((c) => Number.isFinite(c.icon_score) && c.icon_specificity >= 0 && c.icon_specificity <= 1), `icon scores in atlas.json: ${JSON.stringify(cells.slice(0, 2).map((c) => [c.icon_score, c.icon_specificity]))}`);
+        const meanSpecificity = cells.reduce((s, c) => s + c.icon_specificity, 0) / cells.length;
+        env.log(`export: ${first.name}, ${exported.length} bytes, ${Object.keys(files).length} files (${icons} icons; mean icon specificity ${meanSpecificity.toFixed(2)})`);
+        // The same settings built by hand give the same atlas, byte for byte.
+        const before = await jobId(page);
+        await page.click("#atlas-build");
+        const manual = await waitForJob(page, before);
+        check(manual.state === "done", `the manual build ended as ${manual.state}: ${manual.error ?? ""}`);
+        const again = unzip((await exportZip("survey-export-manual.zip")).bytes);
+        const atlasFiles = Object.keys(files).filter((f) => f === "atlas.json" || f.startsWith("icons/"));
+        const differ = atlasFiles.filter((f) => !again[f] || Buffer.compare(again[f], files[f]) !== 0);
+        check(differ.length === 0 && Object.keys(again).length === Object.keys(files).length, `the manual build differs from the link's in ${differ.slice(0, 5).join(", ")}`);
+        env.log(`a manual build with the link's settings gives the same atlas.json and ${icons} icons, byte for byte`);
         // Hover: a cell's strongest units, linking to their neuron pages.
         // The whole canvas in the viewport (the mouse cannot reach what is scrolled away).
         const canvasBox = async () => {
@@ -328,17 +380,30 @@ export function surveyScenarios(ROOT) {
         };
         const box = await canvasBox();
         let units = [];
+        let hoverAt;
         for (let i = 0; i < 36 && units.length === 0; i++) {
           const [gx, gy] = [(i % 6) + 0.5, Math.floor(i / 6) + 0.5];
-          await page.mouse.move(box.x + (gx / 6) * box.width, box.y + (gy / 6) * box.height);
+          hoverAt = [gx / 6, gy / 6];
+          await page.mouse.move(box.x + hoverAt[0] * box.width, box.y + hoverAt[1] * box.height);
           units = await page.$$eval("#atlas-tip a.tip-unit", (as) => as.map((a) => a.getAttribute("href")));
         }
         check(units.length === 8, `hovering shows ${units.length} units`);
         check(units.every((h) => new RegExp(`^#/${name}/${mlp.name.replaceAll(".", "\\.")}/\\d+$`).test(h)), `unit links: ${units.slice(0, 3)}`);
         const note = await page.textContent("#atlas-tip");
         check(note.includes("hidden layer"), `the tip does not say why there are no words: ${note}`);
+        // The icon's score, as exported.
+        const tipScore = () =>
+          page.evaluate(() => {
+            const t = document.getElementById("atlas-tip");
+            const s = document.getElementById("atlas-tip-score");
+            return { cell: t.dataset.cell, score: s?.dataset.score, specificity: s?.dataset.specificity, text: s?.textContent };
+          });
+        const hovered = await tipScore();
+        const [hl, hc, hr] = hovered.cell.split(",").map(Number);
+        const hoveredDoc = atlasDoc.levels[hl].cells.find((c) => c.col === hc && c.row === hr);
+        check(hovered.text.includes("icon score") && Number(hovered.score) === hoveredDoc.icon_score && Number(hovered.specificity) === hoveredDoc.icon_specificity, `the tip says "${hovered.text}" (${hovered.score}, ${hovered.specificity}); the export ${hoveredDoc.icon_score}, ${hoveredDoc.icon_specificity}`);
         await env.shot(page, "survey-atlas-hover");
-        env.log(`hover: ${units.length} units, first ${units[0]}`);
+        env.log(`hover: ${units.length} units, first ${units[0]}; ${hovered.text}`);
         // Zoom in with the buttons and the wheel: a finer grid, the link follows; pan by dragging.
         await page.click("#atlas-zoom-in");
         await page.click("#atlas-zoom-in");
@@ -364,17 +429,6 @@ export function surveyScenarios(ROOT) {
         await page.waitForSelector("#atlas-canvas");
         const c2 = await canvas();
         check(c2.level === "1" && Math.abs(Number(c2.zoom) - zoom) < 0.01, `the link shows level ${c2.level} zoom ${c2.zoom}`);
-        // Export: a zip with the examples and the atlas.
-        const [download] = await Promise.all([page.waitForEvent("download", { timeout: RUN_TIMEOUT }), page.click("#atlas-export")]);
-        const zipPath = path.join(env.artifacts, "survey-export.zip");
-        await download.saveAs(zipPath);
-        const exported = readFileSync(zipPath);
-        const files = unzip(exported);
-        const manifest = JSON.parse(files["manifest.json"]);
-        check(manifest.format === "modalscope-export/1" && manifest.atlas_layer === mlp.name && manifest.examples === "examples.json", `manifest: ${files["manifest.json"]}`);
-        const icons = Object.keys(files).filter((f) => f.startsWith("icons/")).length;
-        check(icons === Number(c1.allCells) && icons === Number(c1.allIcons), `${icons} icons exported for ${c1.allCells} cells (${c1.allIcons} icons shown)`);
-        env.log(`export: ${download.suggestedFilename()}, ${exported.length} bytes, ${Object.keys(files).length} files (${icons} icons)`);
         check(page.problems.length === 0, page.problems.join("\n"));
         await page.close();
 
@@ -395,6 +449,18 @@ export function surveyScenarios(ROOT) {
         const s3 = pixelStats(await canvasPixels(fresh, "#atlas-canvas"));
         check(s3.colors > 500, "the imported atlas looks blank");
         check(!(await fresh.$("#survey-status[data-state='running']")), "the import computes something");
+        // The import keeps the icons' scores.
+        const fbox = await (async () => {
+          await fresh.$eval("#atlas-canvas", (c) => c.scrollIntoView({ block: "center" }));
+          return (await fresh.$("#atlas-canvas")).boundingBox();
+        })();
+        await fresh.mouse.move(fbox.x + hoverAt[0] * fbox.width, fbox.y + hoverAt[1] * fbox.height);
+        await fresh.waitForSelector("#atlas-tip-score", { timeout: 10_000 });
+        const back = await fresh.evaluate(() => ({
+          cell: document.getElementById("atlas-tip").dataset.cell,
+          score: document.getElementById("atlas-tip-score").dataset.score,
+        }));
+        check(back.cell === hovered.cell && back.score === hovered.score, `the imported tip of cell ${back.cell} has score ${back.score}, not ${hovered.score}`);
         await env.shot(fresh, "survey-imported-atlas");
         env.log(`import: ${imported.trim()} (${importMs} ms from picking the file to the summary)`);
         // Its examples show on a neuron page.
@@ -430,6 +496,50 @@ export function surveyScenarios(ROOT) {
         env.log(`missing manifest URL: ${await fresh.textContent("#survey-error")}`);
         check(fresh.problems.length === 0, fresh.problems.join("\n"));
         await fresh.close();
+      },
+    },
+    {
+      name: "survey-atlas-cancel",
+      async run(env) {
+        const { name, mlp } = env.model;
+        const page = await newPage(env.context);
+        // A link whose layout takes a while (4000 vectors): cancelled during the layout, the job
+        // stops at once (the worker steps the layout and answers between steps).
+        await page.goto(`${env.url}#/${name}/${mlp.name}/atlas?samples=4000&seed=3&levels=3&steps=8&min=2`);
+        await page.waitForSelector("#atlas-page", { timeout: 120_000 });
+        const stageNow = () => page.evaluate(() => document.getElementById("survey-status")?.dataset.stage ?? "");
+        await page.waitForFunction(() => (document.getElementById("survey-status")?.dataset.stage ?? "").startsWith("layout: "), null, { timeout: RUN_TIMEOUT, polling: 20 });
+        const layoutSeen = Date.now();
+        // Well into the layout.
+        await page.waitForTimeout(1500);
+        const stage = await page.textContent("#survey-stage");
+        check((await stageNow()).startsWith("layout: "), `the layout ended before the cancel: ${stage}`);
+        const clicked = Date.now();
+        await page.click("#survey-cancel");
+        await page.waitForSelector("#survey-status[data-state='cancelled']", { timeout: 60_000 });
+        const cancelMs = Date.now() - clicked;
+        check(cancelMs < 2000, `cancelling the layout took ${cancelMs} ms`);
+        check(!(await page.$("#atlas-canvas")), "a cancelled layout shows an atlas");
+        check(await page.$("#atlas-build:not([disabled])"), "after the cancel the atlas cannot be built");
+        env.results.layoutCancelMs = cancelMs;
+        await env.shot(page, "survey-atlas-layout-cancelled");
+        env.log(`cancelled ${((clicked - layoutSeen) / 1000).toFixed(1)} s into the layout (${stage.trim()}): stopped ${cancelMs} ms after the click`);
+        // A link to an atlas of its author's own images: the page says they are missing, links
+        // the image-set page and keeps the build form; nothing runs.
+        const before = await jobId(page);
+        await page.goto(`${env.url}#/${name}/${mlp.name}/atlas?samples=300&seed=0&set=files:0123456789abcdef`);
+        await page.waitForSelector("#atlas-need-images", { timeout: 30_000 });
+        const need = await page.textContent("#atlas-need-images");
+        check(need.includes("own image files") && need.includes("0123456789abcdef"), `the page says: ${need}`);
+        check(!(await page.$("#atlas-need-generated")), "generated images are offered for the author's own");
+        check(await page.$("#atlas-settings #atlas-build"), "no build form");
+        check((await jobId(page)) === before, "a job started");
+        await env.shot(page, "survey-atlas-needs-images");
+        env.log(`own images: ${need.trim()}`);
+        await page.click("#atlas-need-link");
+        await page.waitForSelector("#drop-zone", { timeout: 30_000 });
+        check(page.problems.length === 0, page.problems.join("\n"));
+        await page.close();
       },
     },
   ];
