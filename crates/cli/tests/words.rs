@@ -81,18 +81,13 @@ fn the_command_prints_the_library_ranking() {
     let layer = s.mlp_layers().last().unwrap().clone();
     let (reading, units) = reading_responses(&s.clip, &layer, &s.words, RENDERINGS, BATCH).unwrap();
     let want = rank_words(&s.words, &reading, units, RENDERINGS, 5, 4).unwrap();
-    let (ok, out, err) = modalscope(&[
-        "words",
-        "--model",
-        BUNDLE_PATH,
-        "--layer",
-        &layer,
-        "--unit",
-        "5",
-        "--top",
-        "4",
-        "--json",
-    ]);
+    // `modalscope words` on the built-in model's last MLP layer, with more arguments.
+    let words = |more: &[&str]| {
+        let mut args = vec!["words", "--model", BUNDLE_PATH, "--layer", layer.as_str()];
+        args.extend_from_slice(more);
+        modalscope(&args)
+    };
+    let (ok, out, err) = words(&["--unit", "5", "--top", "4", "--json"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let got: Vec<&str> = v["words"]
@@ -113,27 +108,11 @@ fn the_command_prints_the_library_ranking() {
             .all(|w| modalscope_synth::vocabulary().contains(w))
     );
 
-    let (ok, out, _) = modalscope(&[
-        "words",
-        "--model",
-        BUNDLE_PATH,
-        "--layer",
-        &layer,
-        "--unit",
-        "5",
-    ]);
+    let (ok, out, _) = words(&["--unit", "5"]);
     assert!(ok);
     assert!(out.contains(&format!("1  {:<14}", want[0].word)), "{out}");
 
-    let (ok, _, err) = modalscope(&[
-        "words",
-        "--model",
-        BUNDLE_PATH,
-        "--layer",
-        &layer,
-        "--unit",
-        "99999",
-    ]);
+    let (ok, _, err) = words(&["--unit", "99999"]);
     assert!(!ok && err.contains("unit 99999 is out of range"), "{err}");
     assert!(!err.contains("panicked"));
     let (ok, _, err) = modalscope(&[
