@@ -107,21 +107,7 @@ pub fn NeuronCard(
         }),
         _ => None,
     };
-    let settings = format!(
-        "seed {} · {} steps · {} px{} · {} objective",
-        spec.seed,
-        spec.steps,
-        spec.size,
-        if spec.batch > 1 {
-            format!(" · {} facets (diversity)", spec.batch)
-        } else {
-            String::new()
-        },
-        match spec.objective {
-            UnitObjective::Neuron => "neuron (centre)",
-            UnitObjective::Channel => "channel (mean)",
-        }
-    );
+    let settings = settings_text(&spec);
     let hash = neuron_hash(&spec, src.as_deref());
     let layer_href = Route::Layer {
         model: spec.model.clone(),
@@ -214,43 +200,7 @@ pub fn NeuronCard(
         let _ = &file_name;
     };
     let tile = if embed { 200 } else { 256 };
-    let snippet = embed_snippet(&full_href, &spec, tile);
-    let embed_shown = RwSignal::new(false);
-    let copied = RwSignal::new(None::<bool>);
-    let copy_embed = {
-        let snippet = snippet.clone();
-        move |_| {
-            embed_shown.set(true);
-            #[cfg(target_arch = "wasm32")]
-            {
-                let snippet = snippet.clone();
-                leptos::task::spawn_local(async move {
-                    copied.set(Some(crate::browser::copy_text(&snippet).await.is_ok()));
-                });
-            }
-            #[cfg(not(target_arch = "wasm32"))]
-            let _ = (&snippet, copied);
-        }
-    };
-    let embed_box = move || {
-        embed_shown.get().then(|| {
-            let note = match copied.get() {
-                Some(true) => "Copied to the clipboard. Paste it into an article's HTML:",
-                Some(false) => {
-                    "Copy this into an article's HTML (the clipboard was not available):"
-                }
-                None => "Paste this into an article's HTML:",
-            };
-            view! {
-                <div class="embed-code">
-                    <p class="muted" id="embed-note">{note}</p>
-                    <textarea id="embed-code" readonly rows="3" spellcheck="false">
-                        {snippet.clone()}
-                    </textarea>
-                </div>
-            }
-        })
-    };
+    let (copy_embed, embed_box) = embed_code(embed_snippet(&full_href, &spec, tile));
     let tools = (!embed).then(|| {
         view! {
             <button id="fv-download" on:click=download disabled=move || !has_image.get()>
@@ -456,7 +406,7 @@ fn status_text(r: &RenderView) -> String {
 }
 
 /// The hash of a neuron link for a render spec.
-fn neuron_hash(spec: &RenderSpec, src: Option<&str>) -> String {
+pub(super) fn neuron_hash(spec: &RenderSpec, src: Option<&str>) -> String {
     Route::Neuron {
         model: spec.model.clone(),
         layer: spec.layer.clone(),
@@ -475,15 +425,92 @@ fn neuron_hash(spec: &RenderSpec, src: Option<&str>) -> String {
 /// The `<iframe>` that embeds a neuron card: `full_href` is the full page's address for the
 /// neuron (`?embed=true` is added before its hash).
 fn embed_snippet(full_href: &str, spec: &RenderSpec, tile: usize) -> String {
-    let (page, hash) = full_href.split_once('#').unwrap_or((full_href, ""));
-    let page = page.split_once('?').map_or(page, |(p, _)| p);
     let width = (tile * spec.batch).max(240) + 40;
     let height = tile + 230;
+    iframe_snippet(
+        full_href,
+        [width, height],
+        &format!("{} unit {}", spec.layer, spec.unit),
+    )
+}
+
+/// An `<iframe>` of the embedded page whose full page is at `full_href` (`?embed=true` is
+/// added before its hash), `size` (width, height) pixels, titled `modalscope: {title}`.
+pub(super) fn iframe_snippet(full_href: &str, size: [usize; 2], title: &str) -> String {
+    let (page, hash) = full_href.split_once('#').unwrap_or((full_href, ""));
+    let page = page.split_once('?').map_or(page, |(p, _)| p);
+    let [width, height] = size;
     format!(
         "<iframe src=\"{page}?embed=true#{hash}\" width=\"{width}\" height=\"{height}\" \
-         style=\"border:0\" loading=\"lazy\" title=\"modalscope: {} unit {}\"></iframe>",
-        escape_attr(&spec.layer),
-        spec.unit
+         style=\"border:0\" loading=\"lazy\" title=\"modalscope: {}\"></iframe>",
+        escape_attr(title)
+    )
+}
+
+/// The "Copy embed code" button's handler and the box that shows the code once it is clicked
+/// (with whether the clipboard took it).
+pub(super) fn embed_code(
+    snippet: String,
+) -> (
+    impl Fn(leptos::ev::MouseEvent) + Clone + Send + Sync + 'static,
+    impl Fn() -> Option<AnyView> + Send + Sync + 'static,
+) {
+    let embed_shown = RwSignal::new(false);
+    let copied = RwSignal::new(None::<bool>);
+    let copy = {
+        let snippet = snippet.clone();
+        move |_| {
+            embed_shown.set(true);
+            #[cfg(target_arch = "wasm32")]
+            {
+                let snippet = snippet.clone();
+                leptos::task::spawn_local(async move {
+                    copied.set(Some(crate::browser::copy_text(&snippet).await.is_ok()));
+                });
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            let _ = (&snippet, copied);
+        }
+    };
+    let code = move || {
+        embed_shown.get().then(|| {
+            let note = match copied.get() {
+                Some(true) => "Copied to the clipboard. Paste it into an article's HTML:",
+                Some(false) => {
+                    "Copy this into an article's HTML (the clipboard was not available):"
+                }
+                None => "Paste this into an article's HTML:",
+            };
+            view! {
+                <div class="embed-code">
+                    <p class="muted" id="embed-note">{note}</p>
+                    <textarea id="embed-code" readonly rows="3" spellcheck="false">
+                        {snippet.clone()}
+                    </textarea>
+                </div>
+            }
+            .into_any()
+        })
+    };
+    (copy, code)
+}
+
+/// Seed, steps, size, facets and objective of a render, in words.
+pub(super) fn settings_text(spec: &RenderSpec) -> String {
+    format!(
+        "seed {} · {} steps · {} px{} · {} objective",
+        spec.seed,
+        spec.steps,
+        spec.size,
+        if spec.batch > 1 {
+            format!(" · {} facets (diversity)", spec.batch)
+        } else {
+            String::new()
+        },
+        match spec.objective {
+            UnitObjective::Neuron => "neuron (centre)",
+            UnitObjective::Channel => "channel (mean)",
+        }
     )
 }
 
