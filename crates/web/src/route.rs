@@ -1,7 +1,9 @@
 //! Links: the page's routes live in `location.hash`, so any static host serves them.
 //!
 //! `#/` is home, `#/{model}/{layer}` a layer, `#/{model}/{layer}/{unit}?seed=0&steps=128&size=64`
-//! a neuron. `?embed=true` (in `location.search`, or in the hash's query) shows only the card.
+//! a neuron, `#/{model}/{layer}/{u1},{u2},..?seed=..` a row of neurons (ranges such as `4-7`,
+//! at most [`MAX_ROW`] units, all rendered with the same settings). `?embed=true` (in
+//! `location.search`, or in the hash's query) shows only the card (or the row).
 //! A model that is not the built-in one is named by the URL of its weights, `src=` in the hash's
 //! query (percent-encoded), on every link, so a shared link loads the same weights.
 //!
@@ -56,6 +58,8 @@ pub const MAX_STEPS: usize = 4096;
 pub const SIZES: std::ops::RangeInclusive<usize> = 16..=512;
 /// The most images a link may ask for.
 pub const MAX_BATCH: usize = 16;
+/// The most units a row of neuron cards may show.
+pub const MAX_ROW: usize = 8;
 
 impl RenderParams {
     /// The render request for a unit, with progress reports about 32 times per render.
@@ -286,6 +290,17 @@ pub enum Route {
         /// Render settings.
         params: RenderParams,
     },
+    /// A row of units of a layer, each rendered with the same settings.
+    Row {
+        /// Model name.
+        model: String,
+        /// Layer name.
+        layer: String,
+        /// The units, in the order shown (no repeats, at most [`MAX_ROW`]).
+        units: Vec<usize>,
+        /// Render settings.
+        params: RenderParams,
+    },
     /// The most multimodal units of a layer.
     Multimodal {
         /// Model name.
@@ -391,6 +406,18 @@ impl Route {
                 let q = params.query();
                 with(
                     format!("#/{}/{}/{unit}", encode(model), encode(layer)),
+                    (!q.is_empty()).then_some(q),
+                )
+            }
+            Route::Row {
+                model,
+                layer,
+                units,
+                params,
+            } => {
+                let q = params.query();
+                with(
+                    format!("#/{}/{}/{}", encode(model), encode(layer), row_units(units)),
                     (!q.is_empty()).then_some(q),
                 )
             }
@@ -525,6 +552,17 @@ fn parse_hash(hash: &str) -> (Route, bool, Option<String>) {
             },
             Err(message) => Route::Invalid { message },
         },
+        [model, layer, units] if units.contains([',', '-']) => {
+            match parse_row(units).and_then(|units| Ok((units, parse_params(query)?))) {
+                Ok((units, params)) => Route::Row {
+                    model: model.clone(),
+                    layer: layer.clone(),
+                    units,
+                    params,
+                },
+                Err(message) => Route::Invalid { message },
+            }
+        }
         [model, layer, unit] => match unit.parse::<usize>() {
             Ok(unit) => match parse_params(query) {
                 Ok(params) => Route::Neuron {
@@ -537,8 +575,9 @@ fn parse_hash(hash: &str) -> (Route, bool, Option<String>) {
             },
             Err(_) => Route::Invalid {
                 message: format!(
-                    "`{unit}` is not a unit number (units are counted from 0) nor a view of the \
-                     layer (`multimodal`, `families`, `atlas`)"
+                    "`{unit}` is not a unit number (units are counted from 0), a list of units \
+                     (a row, e.g. 3,1,4-7) nor a view of the layer (`multimodal`, `families`, \
+                     `atlas`)"
                 ),
             },
         },
@@ -550,6 +589,90 @@ fn parse_hash(hash: &str) -> (Route, bool, Option<String>) {
         },
     };
     (route, embed, src)
+}
+
+/// The units of a row link (`3,1,4-7`), in the order written; `Err` says what is wrong.
+fn parse_row(list: &str) -> Result<Vec<usize>, String> {
+    let example = "e.g. 3,1,4-7";
+    let parts: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.is_empty() {
+        return Err(format!(
+            "the unit list `{list}` names no units; a row of neurons lists them, {example}"
+        ));
+    }
+    let mut units = Vec::new();
+    for part in parts {
+        let bad = || {
+            format!(
+                "`{part}` in `{list}` is not a unit number (units are counted from 0) nor a \
+                 range of them; a row of neurons lists them, {example}"
+            )
+        };
+        let range = match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (
+                    a.trim().parse::<usize>().map_err(|_| bad())?,
+                    b.trim().parse::<usize>().map_err(|_| bad())?,
+                );
+                if a > b {
+                    return Err(format!(
+                        "`{part}` in `{list}` is not a range: it goes from the smaller unit to \
+                         the larger, e.g. {b}-{a}"
+                    ));
+                }
+                a..=b
+            }
+            None => {
+                let u = part.parse::<usize>().map_err(|_| bad())?;
+                u..=u
+            }
+        };
+        // Counted before the range is spelled out, so `0-99999999` is refused at once.
+        if units.len() + range.end().saturating_sub(*range.start()).saturating_add(1) > MAX_ROW {
+            return Err(format!(
+                "the unit list `{list}` names more than {MAX_ROW} units; a row shows at most \
+                 {MAX_ROW}"
+            ));
+        }
+        for u in range {
+            if units.contains(&u) {
+                return Err(format!(
+                    "the unit list `{list}` names unit {u} twice; a row shows each unit once"
+                ));
+            }
+            units.push(u);
+        }
+    }
+    Ok(units)
+}
+
+/// A row's units as its link writes them: runs of three or more as ranges, and a row of one
+/// unit with a trailing comma (without it the link would be the unit's own page).
+fn row_units(units: &[usize]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < units.len() {
+        let mut j = i;
+        while j + 1 < units.len() && units[j + 1] == units[j] + 1 {
+            j += 1;
+        }
+        if j >= i + 2 {
+            parts.push(format!("{}-{}", units[i], units[j]));
+            i = j + 1;
+        } else {
+            parts.push(units[i].to_string());
+            i += 1;
+        }
+    }
+    let mut s = parts.join(",");
+    if units.len() == 1 {
+        s.push(',');
+    }
+    s
 }
 
 fn parse_params(query: &str) -> Result<RenderParams, String> {
@@ -884,6 +1007,114 @@ mod tests {
         assert!(msg("#/m/l/1?objective=max").contains("neuron"));
         assert!(msg("#/m").contains("no layer"));
         assert!(msg("#/a/b/1/2").contains("too many"));
+    }
+
+    #[test]
+    fn rows_of_neurons() {
+        assert_eq!(
+            route("#/modalscope-synth/vision.blocks.3.mlp/3,1,4-7?steps=16&seed=1"),
+            Route::Row {
+                model: "modalscope-synth".into(),
+                layer: "vision.blocks.3.mlp".into(),
+                units: vec![3, 1, 4, 5, 6, 7],
+                params: RenderParams {
+                    seed: 1,
+                    steps: 16,
+                    ..RenderParams::default()
+                }
+            }
+        );
+        let units = |h: &str| match route(h) {
+            Route::Row { units, params, .. } => {
+                assert_eq!(params, RenderParams::default());
+                units
+            }
+            other => panic!("{h} parsed as {other:?}"),
+        };
+        assert_eq!(units("#/m/l/ 2 , 9 ,"), vec![2, 9]);
+        assert_eq!(units("#/m/l/4-11"), (4..=11).collect::<Vec<_>>());
+        assert_eq!(units("#/m/l/5,"), vec![5]);
+        assert_eq!(units("#/m/l/5-5"), vec![5]);
+        // Without a comma or a dash it is one neuron's page.
+        assert!(matches!(route("#/m/l/5"), Route::Neuron { unit: 5, .. }));
+    }
+
+    #[test]
+    fn bad_rows_say_why() {
+        let msg = |h: &str| match route(h) {
+            Route::Invalid { message } => message,
+            other => panic!("{h} parsed as {other:?}"),
+        };
+        let m = msg("#/m/l/1,two,3");
+        assert!(
+            m.contains("`two` in `1,two,3` is not a unit number") && m.contains("4-7"),
+            "{m}"
+        );
+        assert!(msg("#/m/l/1,-2").contains("`-2` in `1,-2` is not a unit number"));
+        assert!(msg("#/m/l/1-x").contains("not a unit number"));
+        assert!(msg("#/m/l/7-4").contains("e.g. 4-7"));
+        let m = msg("#/m/l/0-8");
+        assert!(
+            m.contains("more than 8 units") && m.contains("at most 8"),
+            "{m}"
+        );
+        assert!(msg("#/m/l/1,2,3,4,5,6,7,8,9").contains("more than 8 units"));
+        assert!(msg("#/m/l/0-18446744073709551615").contains("more than 8 units"));
+        assert!(msg("#/m/l/3,1,2-4").contains("names unit 3 twice"));
+        assert!(msg("#/m/l/1,1").contains("names unit 1 twice"));
+        assert!(msg("#/m/l/,").contains("names no units"));
+        assert!(msg("#/m/l/%2C%20%2C").contains("names no units"));
+        assert!(msg("#/m/l/1,2?steps=0").contains("steps"));
+        assert!(msg("#/m/l/1,2?size=9999").contains("between"));
+    }
+
+    #[test]
+    fn row_links_round_trip() {
+        let row = |units: Vec<usize>, params: RenderParams| Route::Row {
+            model: "modalscope-synth".into(),
+            layer: "vision.blocks.3.mlp".into(),
+            units,
+            params,
+        };
+        let seeded = RenderParams {
+            seed: 4,
+            steps: 16,
+            size: 32,
+            batch: 2,
+            objective: UnitObjective::Channel,
+        };
+        for r in [
+            row(vec![3, 1, 7], RenderParams::default()),
+            row(vec![4, 5, 6, 7, 0, 1, 9, 8], seeded),
+            row(vec![5], seeded),
+            row(vec![2, 3], RenderParams::default()),
+            Route::Row {
+                model: "clip vit/b32".into(),
+                layer: "vision.layer4.5".into(),
+                units: vec![2559, 0],
+                params: RenderParams::default(),
+            },
+        ] {
+            assert_eq!(route(&r.to_hash()), r, "{}", r.to_hash());
+            let url = "https://example.org/m.msb";
+            let loc = Location::parse("", &r.href(Some(url)));
+            assert_eq!((loc.route, loc.src.as_deref()), (r, Some(url)));
+        }
+        assert_eq!(
+            row(vec![3, 1, 7], RenderParams::default()).to_hash(),
+            "#/modalscope-synth/vision.blocks.3.mlp/3,1,7"
+        );
+        assert_eq!(
+            row(vec![4, 5, 6, 7, 0, 1, 9, 8], seeded).to_hash(),
+            "#/modalscope-synth/vision.blocks.3.mlp/4-7,0,1,9,8?seed=4&steps=16&size=32&\
+             facets=2&objective=channel"
+        );
+        assert_eq!(
+            row(vec![5], RenderParams::default()).to_hash(),
+            "#/modalscope-synth/vision.blocks.3.mlp/5,"
+        );
+        let embedded = Location::parse("?embed=true", "#/m/l/1,2?steps=16");
+        assert!(embedded.embed && matches!(embedded.route, Route::Row { .. }));
     }
 
     #[test]

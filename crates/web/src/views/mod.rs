@@ -14,6 +14,7 @@ mod multimodal;
 mod neuron;
 mod notice;
 mod reading;
+mod row;
 
 use leptos::prelude::*;
 
@@ -30,6 +31,7 @@ pub use multimodal::MultimodalPage;
 pub use neuron::{NeuronCard, check_neuron};
 pub use notice::{BackendNote, LoadPanel, Message};
 pub use reading::WrittenWords;
+pub use row::{NeuronRow, check_row};
 
 use crate::protocol::ModelInfo;
 use crate::route::{AttackParams, Route};
@@ -54,6 +56,20 @@ pub fn full(route: Route) -> AnyView {
             match check_neuron(&info, &model, &layer, unit) {
                 Ok(()) => view! {
                     <NeuronCard info spec=params.spec(&model, &layer, unit) embed=false/>
+                }
+                .into_any(),
+                Err(text) => view! { <Message text/> }.into_any(),
+            }
+        }),
+        Route::Row {
+            model,
+            layer,
+            units,
+            params,
+        } => with_model(false, move |info| {
+            match check_row(&info, &model, &layer, &units) {
+                Ok(()) => view! {
+                    <NeuronRow info layer=layer.clone() units=units.clone() params embed=false/>
                 }
                 .into_any(),
                 Err(text) => view! { <Message text/> }.into_any(),
@@ -122,7 +138,8 @@ pub fn check_attack(info: &ModelInfo, model: &str, params: &AttackParams) -> Res
     }
 }
 
-/// The embedded page for a route: only the neuron card (other links say they are not cards).
+/// The embedded page for a route: only the neuron card or the row of them (other links say they
+/// are not cards).
 pub fn embedded(route: Route) -> AnyView {
     match route {
         Route::Neuron {
@@ -139,9 +156,25 @@ pub fn embedded(route: Route) -> AnyView {
                 Err(text) => view! { <Message text/> }.into_any(),
             }
         }),
+        Route::Row {
+            model,
+            layer,
+            units,
+            params,
+        } => with_model(true, move |info| {
+            match check_row(&info, &model, &layer, &units) {
+                Ok(()) => view! {
+                    <NeuronRow info layer=layer.clone() units=units.clone() params embed=true/>
+                }
+                .into_any(),
+                Err(text) => view! { <Message text/> }.into_any(),
+            }
+        }),
         Route::Invalid { message } => view! { <Message text=message/> }.into_any(),
         _ => view! {
-            <Message text="only neuron links (#/model/layer/unit) can be embedded".to_string()/>
+            <Message text="only neuron links (#/model/layer/unit) and rows of them \
+                           (#/model/layer/3,1,4-7) can be embedded"
+                .to_string()/>
         }
         .into_any(),
     }
