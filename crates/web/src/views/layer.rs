@@ -7,7 +7,7 @@ use leptos::html;
 use leptos::prelude::*;
 
 use crate::protocol::{ModelInfo, Rgba};
-use crate::route::{AtlasParams, FamiliesParams, MultimodalParams, RenderParams, Route};
+use crate::route::{AtlasParams, FamiliesParams, MAX_ROW, MultimodalParams, RenderParams, Route};
 use crate::worker_client::{Thumb, WorkerClient};
 
 /// A layer of the loaded model (the link was checked).
@@ -133,6 +133,14 @@ pub fn LayerPage(
         model: info.name.clone(),
     }
     .href(src.as_deref());
+    let first = l.units.min(MAX_ROW);
+    let row_href = Route::Row {
+        model: info.name.clone(),
+        layer: layer.clone(),
+        units: (0..first).collect(),
+        params: RenderParams::default(),
+    }
+    .href(src.as_deref());
     view! {
         <section class="card layer">
             <nav class="crumbs">
@@ -159,6 +167,13 @@ pub fn LayerPage(
                 <a id="layer-atlas" href=atlas_href>"activation atlas"</a>
                 " · "
                 <a id="layer-images" href=images_href>"dataset examples (image sets)"</a>
+            </p>
+            <p class="view-links small" id="layer-row-link">
+                "For an article: "
+                <a id="layer-row" href=row_href>
+                    {format!("units 0–{} as a row of feature visualizations", first.saturating_sub(1))}
+                </a>
+                " to embed (any units: edit the list in its link, e.g. 3,1,4-7)"
             </p>
             <div class="units" id="units" node_ref=grid data-units=l.units>{cells}</div>
         </section>

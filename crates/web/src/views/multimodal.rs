@@ -9,7 +9,7 @@ use crate::protocol::{
     Ablation, AnalysisResult, AnalysisTask, ModelInfo, MultimodalResult, MultimodalRow,
     MultimodalSpec,
 };
-use crate::route::{FamiliesParams, LesionParams, MultimodalParams, RenderParams, Route};
+use crate::route::{FamiliesParams, LesionParams, MAX_ROW, MultimodalParams, RenderParams, Route};
 
 use super::analysis::{AnalysisRun, AnalysisStatus, ImageCanvas};
 
@@ -116,6 +116,25 @@ fn MultimodalTable(
         result.per_concept,
         result.per_concept
     );
+    // The best units as a row of feature visualizations, for an article.
+    let best: Vec<usize> = result.rows.iter().take(MAX_ROW).map(|r| r.unit).collect();
+    let row_link = (!best.is_empty()).then(|| {
+        let href = Route::Row {
+            model: model.clone(),
+            layer: layer.clone(),
+            units: best.clone(),
+            params: RenderParams::default(),
+        }
+        .href(src.as_deref());
+        view! {
+            <p class="view-links small" id="multimodal-row-link">
+                <a id="multimodal-row" href=href>
+                    {format!("The top {} as a row of feature visualizations", best.len())}
+                </a>
+                " (with its embed code, for an article)"
+            </p>
+        }
+    });
     let rows = result
         .rows
         .into_iter()
@@ -130,6 +149,7 @@ fn MultimodalTable(
     view! {
         <p class="muted" id="multimodal-summary">{summary}</p>
         {note}
+        {row_link}
         <div class="table-wrap">
             <table class="analysis-table" id="multimodal-table">
                 <thead>
