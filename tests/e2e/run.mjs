@@ -524,6 +524,185 @@ const scenarios = [
     },
   },
   {
+    name: "row",
+    async run(env) {
+      const { name, layer } = env.model;
+      // The neuron scenario's unit (7, same seed and steps) between two others.
+      const [single, query] = env.neuron.split("?");
+      const unit = Number(single.split("/").at(-1));
+      const units = [3, unit, 12].filter((u) => u < layer.units);
+      check(units.length === 3, `${layer.name} has too few units (${layer.units}) for a row of 3`);
+      const link = `#/${name}/${layer.name}/${units.join(",")}?${query}`;
+      const cardStates = (page) => page.$$eval("#row canvas", (cs) => cs.map((c) => `${c.dataset.unit}:${c.dataset.state}`));
+      // The layer page links to a row of its first units.
+      const page = await newPage(env.context);
+      await page.goto(`${env.url}#/${name}/${layer.name}`);
+      const rowHref = await (await page.waitForSelector("#layer-row")).getAttribute("href");
+      const first = Math.min(8, layer.units);
+      check(rowHref === `#/${name}/${layer.name}/0-${first - 1}`, `the layer page's row link is ${rowHref}`);
+      // The full page: the cards are rendered one after another.
+      await page.goto(env.url + link);
+      await page.waitForSelector("#row canvas");
+      const seen = await page.evaluate(
+        () =>
+          new Promise((resolve) => {
+            const seen = [];
+            const tick = () => {
+              const states = [...document.querySelectorAll("#row canvas")].map((c) => c.dataset.state);
+              const line = states.join(",");
+              if (seen.at(-1) !== line) seen.push(line);
+              if (states.every((s) => ["done", "error", "cancelled", "skipped"].includes(s))) resolve(seen);
+              else setTimeout(tick, 20);
+            };
+            tick();
+          }),
+      );
+      const end = await cardStates(page);
+      check(end.every((s) => s.endsWith(":done")), `the row ended as ${end.join(" ")}`);
+      for (const line of seen) {
+        const busy = line.split(",").filter((s) => s === "running" || s === "starting").length;
+        check(busy <= 1, `two cards rendered at once: ${line}`);
+      }
+      check(seen.some((l) => /^running,waiting,waiting$/.test(l)), `the first card did not show its progress alone: ${seen.join(" | ")}`);
+      check(seen.some((l) => /^done,(running|starting),waiting$/.test(l)), `the second card did not follow the first: ${seen.join(" | ")}`);
+      const statuses = await page.$$eval("#row .row-status", (ss) => ss.map((s) => s.textContent));
+      check(statuses.every((s) => /^done in \d+\.\d s$/.test(s)), `the cards say ${statuses.join(", ")}`);
+      const unitLinks = await page.$$eval("#row a.row-unit", (as) => as.map((a) => [a.getAttribute("href"), a.target]));
+      for (const [i, [href, target]] of unitLinks.entries()) {
+        check(href === `#/${name}/${layer.name}/${units[i]}?${query}` && target === "", `card ${i} links to ${href} (target ${target})`);
+      }
+      check((await page.getAttribute("#row-link", "href")) === link, "the row's permalink is not its link");
+      // Its embed code: an iframe of the embedded row, sized for it.
+      await page.click("#row-embed");
+      const code = await (await page.waitForSelector("#embed-code")).inputValue();
+      const src = code.match(/<iframe src="([^"]+)"/)?.[1] ?? "";
+      const u = new URL(src.replaceAll("&amp;", "&"));
+      check(u.pathname === PREFIX && u.search === "?embed=true" && u.hash === link, `the embed code is ${code}`);
+      const [width, height] = [/width="(\d+)"/, /height="(\d+)"/].map((r) => Number(code.match(r)?.[1]));
+      check(width >= 3 * 128 && width < 700 && height > 128 && height < 400, `the iframe is ${width}x${height}`);
+      await env.shot(page, "row");
+      check(page.problems.length === 0, page.problems.join("\n"));
+      await page.close();
+
+      // The embedded row in an iframe of that size: only the cards and a link back.
+      const embedded = await newPage(env.context);
+      await embedded.setViewportSize({ width, height });
+      await embedded.goto(`${env.url}?embed=true${link}`);
+      await embedded.waitForSelector("main.embed #row-card");
+      check((await embedded.$(".top")) === null && (await embedded.$("footer")) === null, "the embedded row shows the page's header or footer");
+      check((await embedded.$("#row-embed")) === null, "the embedded row offers its own embed code");
+      await embedded.waitForFunction(
+        () => {
+          const cs = [...document.querySelectorAll("#row canvas")];
+          return cs.length > 0 && cs.every((c) => ["done", "error", "cancelled", "skipped"].includes(c.dataset.state));
+        },
+        null,
+        { timeout: RENDER_TIMEOUT, polling: 100 },
+      );
+      const states = await cardStates(embedded);
+      check(states.join(" ") === units.map((u) => `${u}:done`).join(" "), `the embedded row ended as ${states.join(" ")}`);
+      const hashes = [];
+      for (const u of units) {
+        const stats = pixelStats(await canvasPixels(embedded, `#row canvas[data-unit="${u}"]`));
+        checkImage(stats);
+        hashes.push(stats.hash);
+      }
+      check(new Set(hashes).size === units.length, `cards of different units have the same pixels: ${hashes.join(" ")}`);
+      // The card of the neuron scenario's unit is that neuron's card, pixel for pixel.
+      let singleHash = env.results.neuron?.hash;
+      if (!singleHash) {
+        const p = await newPage(env.context);
+        const r = await renderNeuron(env, p, env.neuron);
+        singleHash = r.stats.hash;
+        await p.close();
+      }
+      check(hashes[1] === singleHash, `unit ${unit} in the row (${hashes[1]}) differs from its own card (${singleHash})`);
+      const back = new URL(await embedded.getAttribute("#open-full", "href"));
+      check(back.pathname === PREFIX && back.search === "" && back.hash === link, `the link back is ${back}`);
+      check((await embedded.getAttribute("#open-full", "target")) === "_blank", "the link back opens in the iframe");
+      const links = await embedded.$$eval("#row a.row-unit", (as) => as.map((a) => [new URL(a.href).hash, a.target]));
+      check(
+        links.every(([h, t], i) => h === `#/${name}/${layer.name}/${units[i]}?${query}` && t === "_blank"),
+        `the embedded cards link to ${JSON.stringify(links)}`,
+      );
+      const overflow = await embedded.evaluate(() => {
+        const d = document.documentElement;
+        return [d.scrollWidth - window.innerWidth, d.scrollHeight - window.innerHeight];
+      });
+      check(overflow[0] <= 0 && overflow[1] <= 0, `the embedded row overflows its ${width}x${height} iframe by ${overflow}`);
+      const top = await embedded.$$eval("#row canvas", (cs) => cs.map((c) => Math.round(c.getBoundingClientRect().top)));
+      check(new Set(top).size === 1, `the cards are not on one line: tops ${top}`);
+      await env.shot(embedded, "row-embed", false);
+      await embedded.close();
+
+      // The layer page's row (eight cards when the layer has them) in an iframe of the size
+      // its embed code says: even lines, no scrolling.
+      const many = await newPage(env.context);
+      const manyLink = `${rowHref}?steps=2`;
+      await many.goto(env.url + manyLink);
+      await many.click("#row-embed");
+      const manyCode = await (await many.waitForSelector("#embed-code")).inputValue();
+      const manySize = [/width="(\d+)"/, /height="(\d+)"/].map((r) => Number(manyCode.match(r)?.[1]));
+      await many.setViewportSize({ width: manySize[0], height: manySize[1] });
+      await many.goto(`${env.url}?embed=true${manyLink}`);
+      await many.waitForFunction(
+        (n) => [...document.querySelectorAll("#row canvas")].filter((c) => c.dataset.state === "done").length === n,
+        first,
+        { timeout: RENDER_TIMEOUT, polling: 100 },
+      );
+      const manyOverflow = await many.evaluate(() => {
+        const d = document.documentElement;
+        return [d.scrollWidth - window.innerWidth, d.scrollHeight - window.innerHeight];
+      });
+      check(manyOverflow[0] <= 0 && manyOverflow[1] <= 0, `${first} cards overflow their ${manySize.join("x")} iframe by ${manyOverflow}`);
+      const lines = await many.$$eval("#row canvas", (cs) => {
+        const n = new Map();
+        for (const c of cs) n.set(Math.round(c.getBoundingClientRect().top), (n.get(Math.round(c.getBoundingClientRect().top)) ?? 0) + 1);
+        return [...n.values()];
+      });
+      check(Math.max(...lines) - Math.min(...lines) <= 1, `${first} cards lie on uneven lines: ${lines}`);
+      await env.shot(many, "row-embed-many", false);
+      env.log(`${first} cards: iframe ${manySize.join("x")}, lines of ${lines.join(" + ")}`);
+      check(many.problems.length === 0, many.problems.join("\n"));
+      await many.close();
+
+      // Bad rows say what is wrong, embedded or not.
+      const bad = await newPage(env.context);
+      const cases = [
+        ["not-numbers", `?embed=true#/${name}/${layer.name}/1,two,3`, "`two` in `1,two,3` is not a unit number"],
+        ["too-many", `#/${name}/${layer.name}/0-8`, "more than 8 units"],
+        ["repeated", `#/${name}/${layer.name}/4,2-5`, "names unit 4 twice"],
+        ["empty", `#/${name}/${layer.name}/,`, "names no units"],
+        ["out-of-range", `?embed=true#/${name}/${layer.name}/1,${layer.units}`, `there is no unit ${layer.units}`],
+      ];
+      for (const [label, badLink, needle] of cases) {
+        const text = await expectMessage(env, bad, badLink, needle);
+        check((await bad.$("#row canvas")) === null, `${label}: a card is shown`);
+        if (label === "not-numbers" || label === "out-of-range") await env.shot(bad, `row-bad-${label}`);
+        env.log(`${label}: ${text}`);
+      }
+      check(bad.problems.length === 0, bad.problems.join("\n"));
+      await bad.close();
+
+      // Cancel stops the row: the card under way says so, the ones after it are not rendered.
+      const slow = await newPage(env.context);
+      await slow.goto(`${env.url}#/${name}/${layer.name}/1,2?steps=2000`);
+      await slow.waitForSelector('#row canvas[data-unit="1"][data-state="running"]', { timeout: 120_000 });
+      await slow.click("#row-cancel");
+      await slow.waitForSelector('#row canvas[data-unit="1"][data-state="cancelled"]', { timeout: 30_000 });
+      const after = await cardStates(slow);
+      check(after.join(" ") === "1:cancelled 2:skipped", `after a cancel the row is ${after.join(" ")}`);
+      const said = await slow.$$eval("#row .row-status", (ss) => ss.map((s) => s.textContent));
+      check(/^cancelled at step \d+$/.test(said[0]) && said[1] === "not rendered", `the cards say ${said.join(", ")}`);
+      check(!(await slow.isDisabled("#row-restart")) && (await slow.isDisabled("#row-cancel")), "the buttons do not follow the cancel");
+      await env.shot(slow, "row-cancelled");
+      check(slow.problems.length === 0, slow.problems.join("\n"));
+      await slow.close();
+      env.log(`row ${link}: pixel hashes ${hashes.join(" ")} (unit ${unit} as its own card: ${singleHash}); embed code ${code}`);
+      env.log(`states seen: ${seen.join(" | ")}`);
+    },
+  },
+  {
     name: "cancel",
     async run(env) {
       const page = await newPage(env.context);
@@ -728,6 +907,16 @@ const scenarios = [
         check(row.evidence === 6, `row ${i} shows ${row.evidence} evidence images, not 3 + 3`);
         if (i > 0) check(rows[i - 1].combined >= row.combined, "the rows are not sorted by the combined score");
       }
+      // The top units as a row of feature visualizations (ranges such as 4-7 spelled out).
+      const rowHref = await page.getAttribute("#multimodal-row", "href");
+      const rowUnits = rowHref
+        .slice(`#/${name}/${mlp.name}/`.length)
+        .split(",")
+        .flatMap((p) => (p.includes("-") ? (([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i))(p.split("-").map(Number)) : [Number(p)]));
+      check(
+        rowHref.startsWith(`#/${name}/${mlp.name}/`) && rowUnits.join(",") === rows.slice(0, 8).map((r) => r.unit).join(","),
+        `the ranking's row link is ${rowHref}`,
+      );
       const painted = await canvasesPainted(page, "canvas.evidence");
       check(painted.painted === painted.count, `only ${painted.painted} of ${painted.count} evidence images show anything`);
       env.log(`best: unit ${rows[0].unit} (${rows[0].concept}) drawn ${rows[0].drawn} written ${rows[0].written} text ${rows[0].text}`);
