@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit, parity-with-reference and CLI tests of all crates, then
 # builds the page (scripts/build-page.sh) and tests it end to end in headless Chromium
-# (tests/e2e/run.mjs: home, layer grid, neuron links, determinism, embed, bad links and bad
-# weights URLs, downloads with cancel and cache, the analysis views, image sets, dataset
-# examples, activation atlases and their export/import: tests/e2e/survey.mjs).
+# (tests/e2e/run.mjs: home, layer grid, neuron links, determinism, embed, rows of cards, bad
+# links and bad weights URLs, downloads with cancel and cache, the analysis views, image sets,
+# dataset examples, activation atlases and their export/import: tests/e2e/survey.mjs).
 # The build cache lives outside the clone so repeated runs (and CI) reuse it.
 #
 # The page needs the wasm32 target, trunk, wasm-bindgen, Chromium, Node.js and playwright-core
