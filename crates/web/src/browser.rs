@@ -227,6 +227,11 @@ pub fn download_png(canvas: &HtmlCanvasElement, file_name: &str) -> Result<(), S
     let url = canvas
         .to_data_url_with_type("image/png")
         .map_err(|e| describe(&e))?;
+    click_download(&url, file_name)
+}
+
+/// Starts the browser's download of `url` as `file_name` (a link clicked for the user).
+fn click_download(url: &str, file_name: &str) -> Result<(), String> {
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or("no document")?;
@@ -234,7 +239,7 @@ pub fn download_png(canvas: &HtmlCanvasElement, file_name: &str) -> Result<(), S
         .create_element("a")
         .map_err(|e| describe(&e))?
         .unchecked_into();
-    a.set_href(&url);
+    a.set_href(url);
     a.set_download(file_name);
     a.click();
     Ok(())
