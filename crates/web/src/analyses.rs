@@ -92,9 +92,9 @@ impl<B: Backend> Default for StudyCache<B> {
     }
 }
 
-/// Why an analysis stopped early.
+/// Why an analysis or a survey job stopped early.
 #[derive(Debug)]
-enum Stop {
+pub(crate) enum Stop {
     /// The page no longer wants it.
     Cancelled,
     /// It cannot be done; the message says why.

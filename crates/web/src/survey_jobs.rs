@@ -27,7 +27,8 @@ use modalscope_survey::{
 };
 use modalscope_vis::{RenderConfig, Session, to_rgb8};
 
-use crate::engine::{Engine, EngineError, Host, read_back};
+use crate::analyses::Stop;
+use crate::engine::{Engine, Host, read_back};
 use crate::protocol::{
     AtlasCell, AtlasLevel, AtlasSpec, AtlasSummary, AtlasView, CellIcon, ExampleImage,
     ExamplesSummary, ImageSource, ImportSource, ImportSummary, JobId, ModelSource, NamedFile,
@@ -120,19 +121,6 @@ impl SurveyStore {
             self.last_atlas = None;
             self.model = Some(source.clone());
         }
-    }
-}
-
-/// Why a job stopped early.
-#[derive(Debug)]
-enum Stop {
-    Cancelled,
-    Failed(String),
-}
-
-impl From<EngineError> for Stop {
-    fn from(e: EngineError) -> Self {
-        Self::Failed(e.to_string())
     }
 }
 
