@@ -28,6 +28,8 @@ pub struct Common {
 /// How a unit's map becomes one number per image.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ReduceArg {
+    /// The class token of a ViT layer (the mean elsewhere).
+    Class,
     /// Mean over positions.
     Mean,
     /// Maximum over positions.
@@ -37,6 +39,7 @@ pub enum ReduceArg {
 impl From<ReduceArg> for Reduce {
     fn from(r: ReduceArg) -> Self {
         match r {
+            ReduceArg::Class => Reduce::Class,
             ReduceArg::Mean => Reduce::Mean,
             ReduceArg::Max => Reduce::Max,
         }
@@ -56,7 +59,7 @@ pub struct NeuronsArgs {
     #[arg(long, default_value_t = 5)]
     examples: usize,
     /// Spatial reduction of a unit's activation map.
-    #[arg(long, value_enum, default_value = "mean")]
+    #[arg(long, value_enum, default_value = "class")]
     reduce: ReduceArg,
     #[command(flatten)]
     common: Common,
@@ -114,7 +117,7 @@ pub struct FamiliesArgs {
     #[arg(long, default_value_t = 12)]
     members: usize,
     /// Spatial reduction of a unit's activation map.
-    #[arg(long, value_enum, default_value = "mean")]
+    #[arg(long, value_enum, default_value = "class")]
     reduce: ReduceArg,
     #[command(flatten)]
     common: Common,
@@ -246,7 +249,7 @@ pub fn lesion(args: LesionArgs) -> Result<()> {
                 bail!("--count must be at least 1");
             }
             let chosen =
-                study.concept_units(&args.layer, concept, args.count, &probe, Reduce::Mean)?;
+                study.concept_units(&args.layer, concept, args.count, &probe, Reduce::default())?;
             (chosen.iter().map(|s| s.unit).collect(), Some(concept))
         }
         (None, None) => bail!("name the units to silence with --units or --concept"),

@@ -268,7 +268,7 @@ async fn responses<B: AutodiffBackend, H: Host>(
                 .clip()
                 .image_activation(pre.batch::<B>(&images, &device), layer)?;
             units = act.channels();
-            set.extend(read_back(reduce(&act, Reduce::Mean)).await?);
+            set.extend(read_back(reduce(&act, Reduce::default())).await?);
             steps.done += end - start;
         }
     }
@@ -652,7 +652,7 @@ async fn attack<B: AutodiffBackend, H: Host>(
     steps.next(&format!("units of {}", spec.layer)).await?;
     let act = clip.image_activation(batch, &spec.layer)?;
     let units = act.channels();
-    let r = read_back(reduce(&act, Reduce::Mean)).await?;
+    let r = read_back(reduce(&act, Reduce::default())).await?;
     steps.done += 2;
     let changed = most_changed_units(&r[..units], &r[units..], units, CHANGED_UNITS)
         .into_iter()
@@ -980,7 +980,7 @@ mod tests {
             &layer,
             &sets,
             classes,
-            Reduce::Mean,
+            Reduce::default(),
             top,
             EVIDENCE_IMAGES,
             64,
@@ -1171,7 +1171,7 @@ mod tests {
         };
         let sets = probe_sets(&e, n);
         let responses =
-            modalscope_analysis::layer_responses(e.clip(), &layer, &sets, Reduce::Mean, 64)
+            modalscope_analysis::layer_responses(e.clip(), &layer, &sets, Reduce::default(), 64)
                 .unwrap();
         let labels = set_labels(n);
         let probes: Vec<Probe<'_>> = responses
