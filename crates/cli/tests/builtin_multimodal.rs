@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use modalscope_analysis::{LabelledImages, Reduce, UnitScore};
+use modalscope_analysis::{LabelledImages, Probe, Reduce, UnitScore};
 use modalscope_cli::study::{B, Study};
 use modalscope_model::Lesion;
 
@@ -47,7 +47,7 @@ fn best_per_concept(
 ) -> BTreeMap<usize, (String, UnitScore)> {
     let mut best: BTreeMap<usize, (String, UnitScore)> = BTreeMap::new();
     for layer in s.mlp_layers() {
-        for score in s.ranking(&layer, probe, Reduce::Mean).unwrap() {
+        for score in s.ranking(&layer, probe, Reduce::Class).unwrap() {
             let better = best
                 .get(&score.concept)
                 .is_none_or(|(_, b)| score.combined() > b.combined());
@@ -59,56 +59,101 @@ fn best_per_concept(
     best
 }
 
+/// The AUROCs `[drawn, written]` of `unit` of `layer` for `concept` on other images.
+fn auroc_on(
+    s: &Study,
+    layer: &str,
+    sets: &[LabelledImages<B>],
+    unit: usize,
+    concept: usize,
+) -> [f64; 2] {
+    let responses = s.responses(layer, sets, Reduce::Class).unwrap();
+    let mut out = [0.0; 2];
+    for (slot, ((r, units), set)) in out.iter_mut().zip(responses.iter().zip(sets)) {
+        let probe = Probe {
+            responses: r,
+            labels: &set.labels,
+            units: *units,
+        };
+        *slot = probe.auroc(unit, concept);
+    }
+    out
+}
+
+/// For every concept, its most multimodal unit chosen on the probe images, with its AUROCs
+/// `[drawn, written]` measured again on independent images (so that a count of such neurons is
+/// not an artefact of picking the best of many units on few images). Responses are taken at
+/// the class token, where the ViT pools the image.
+fn confirmed_per_concept(s: &Study) -> Vec<(usize, String, UnitScore, [f64; 2])> {
+    let probe = s.probe_sets(PROBE);
+    let eval = s.eval_sets(EVAL);
+    let names = s.concepts();
+    let mut out = Vec::new();
+    for (c, (layer, b)) in best_per_concept(s, &probe) {
+        let held_out = auroc_on(s, &layer, &eval, b.unit, c);
+        println!(
+            "{:>10}: {layer} unit {:>4}, AUROC drawn {:.3}, written {:.3}; on other images {:.3}, {:.3}",
+            names[c], b.unit, b.auroc[0], b.auroc[1], held_out[0], held_out[1],
+        );
+        out.push((c, layer, b, held_out));
+    }
+    out
+}
+
+/// Concepts whose chosen unit exceeds `floor` in both modalities on both image sets.
+fn concepts_above(confirmed: &[(usize, String, UnitScore, [f64; 2])], floor: f64) -> usize {
+    confirmed
+        .iter()
+        .filter(|(_, _, b, held_out)| b.combined() > floor && held_out.iter().all(|&a| a > floor))
+        .count()
+}
+
 #[test]
-#[ignore = "not reached yet: best on the shipped model is bolt, vision.blocks.3.mlp unit 53, AUROC drawn 0.858 / written 0.838"]
+#[ignore = "not reached yet: of the units chosen on probe images only triangle's (vision.blocks.3.mlp unit 256, 0.957 / 0.904) keeps AUROC > 0.9 in both modalities on other images; next diamond 0.975 / 0.849, ladder 0.957 / 0.890, eye 0.895 / 0.885"]
 fn multimodal_neurons_reach_auroc_above_0_9_drawn_and_written_for_five_concepts() {
     let s = study();
-    let probe = s.probe_sets(PROBE);
-    let best = best_per_concept(&s, &probe);
-    let names = s.concepts();
-    let mut found: Vec<_> = best
+    let confirmed = confirmed_per_concept(&s);
+    let found = concepts_above(&confirmed, AUROC);
+    // The full ranking with evidence and text alignment agrees on the strongest unit.
+    let (_, layer, top, _) = confirmed
         .iter()
-        .filter(|(_, (_, b))| b.combined() > AUROC)
-        .collect();
-    found.sort_by(|a, b| b.1.1.combined().total_cmp(&a.1.1.combined()));
-    for (c, (layer, b)) in best.iter() {
+        .max_by(|a, b| a.2.combined().total_cmp(&b.2.combined()))
+        .unwrap();
+    let ranked = s
+        .neurons(layer, &s.probe_sets(PROBE), 3, Reduce::Class, 5)
+        .unwrap();
+    let names = s.concepts();
+    for n in &ranked {
         println!(
-            "{:>10}: {layer} unit {:>4}, AUROC drawn {:.3}, written {:.3}{}",
-            names[*c],
-            b.unit,
-            b.auroc[0],
-            b.auroc[1],
-            if b.combined() > AUROC { "  *" } else { "" }
+            "{layer} #{}: {} drawn {:.3} written {:.3} text alignment {:+.4}",
+            n.unit,
+            names[n.concept],
+            n.modalities[0].auroc,
+            n.modalities[1].auroc,
+            n.text_alignment.unwrap()
         );
     }
-    // The full ranking with evidence and text alignment agrees on the strongest one.
-    if let Some((_, (layer, top))) = found.first() {
-        let ranked = s.neurons(layer, &probe, 3, Reduce::Mean, 5).unwrap();
-        for n in &ranked {
-            println!(
-                "{layer} #{}: {} drawn {:.3} written {:.3} text alignment {:+.4}",
-                n.unit,
-                names[n.concept],
-                n.modalities[0].auroc,
-                n.modalities[1].auroc,
-                n.text_alignment.unwrap()
-            );
-        }
-        assert!(ranked[0].combined >= top.combined());
-    }
-    println!(
-        "{} concepts have a neuron with AUROC > {AUROC} drawn and written",
-        found.len()
-    );
+    assert!(ranked[0].combined >= top.combined());
     assert!(
-        found.len() >= CONCEPTS_NEEDED,
-        "only {} concepts have a neuron with AUROC > {AUROC} in both modalities",
-        found.len()
+        found >= CONCEPTS_NEEDED,
+        "only {found} concepts have a neuron with AUROC > {AUROC} in both modalities on both image sets",
+    );
+}
+
+/// What the shipped model does reach, as a guard against regressions: units chosen on probe
+/// images that separate their concept at AUROC > 0.8 (chance 0.5) in both modalities on
+/// independent images too. Measured: 5 concepts (triangle, diamond, ladder, eye, boat).
+#[test]
+fn several_concepts_have_a_neuron_above_0_8_drawn_and_written_on_other_images() {
+    let found = concepts_above(&confirmed_per_concept(&study()), 0.8);
+    assert!(
+        found >= 3,
+        "only {found} concepts have a neuron with AUROC > 0.8 in both modalities"
     );
 }
 
 #[test]
-#[ignore = "not reached yet: on the shipped model silencing the top 5 units of bolt or envelope changes no accuracy, of key 6.2 points"]
+#[ignore = "not reached yet: on the shipped model silencing the top 5 class-token units of diamond changes no accuracy, of key 6.2 points, of hexagon 12.5 (the others 0.0-0.4)"]
 fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
     let s = study();
     let probe = s.probe_sets(PROBE);
@@ -125,7 +170,7 @@ fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
     let mut gaps = Vec::new();
     for (concept, (layer, _)) in strongest.into_iter().take(LESIONED_CONCEPTS) {
         let units: Vec<usize> = s
-            .concept_units(&layer, concept, LESIONED, &probe, Reduce::Mean)
+            .concept_units(&layer, concept, LESIONED, &probe, Reduce::Class)
             .unwrap()
             .iter()
             .map(|u| u.unit)
