@@ -11,8 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use modalscope_analysis::{LabelledImages, Probe, Reduce, UnitScore};
-use modalscope_cli::study::{B, Study};
+use modalscope_analysis::{LabelledImages, Reduce, UnitScore};
+use modalscope_cli::study::{B, Study, probes};
 use modalscope_model::Lesion;
 
 const BUNDLE: &[u8] = include_bytes!("../../../web/builtin.msb");
@@ -68,16 +68,9 @@ fn auroc_on(
     concept: usize,
 ) -> [f64; 2] {
     let responses = s.responses(layer, sets, Reduce::Class).unwrap();
-    let mut out = [0.0; 2];
-    for (slot, ((r, units), set)) in out.iter_mut().zip(responses.iter().zip(sets)) {
-        let probe = Probe {
-            responses: r,
-            labels: &set.labels,
-            units: *units,
-        };
-        *slot = probe.auroc(unit, concept);
-    }
-    out
+    let labels: Vec<Vec<usize>> = sets.iter().map(|set| set.labels.clone()).collect();
+    let p = probes(&responses, &labels);
+    [p[0].auroc(unit, concept), p[1].auroc(unit, concept)]
 }
 
 /// For every concept, its most multimodal unit chosen on the probe images, with its AUROCs
