@@ -79,8 +79,8 @@ pub fn MultimodalPage(
                     n = params.per_concept
                 )}
                 <code>"modalscope neurons"</code>
-                " uses). A unit's score for a concept is its AUROC: how well its mean response \
-                 separates images of the concept from the others; the combined score is the \
+                " uses). A unit's score for a concept is its AUROC: how well its response (its \
+                 value at the class token, where a ViT pools the image) separates images of the concept from the others; the combined score is the \
                  weaker of drawn and written. Text: the zero-shot margin towards the concept's \
                  name that images of it lose when the unit is silenced. Green frames: probe \
                  images of the unit's concept."
