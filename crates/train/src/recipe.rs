@@ -68,6 +68,16 @@ pub struct TrainConfig {
     /// not decayed); `false` decays every parameter, as the shipped r3 model was trained.
     #[serde(default)]
     pub decay_matrices_only: bool,
+    /// Parts of each batch trained at once on their own threads, each part with its own
+    /// contrastive loss over its rows (1: one loss over the whole batch). burn's autodiff
+    /// serializes the backward passes of one graph, so parts are how training uses a
+    /// second core; results do not depend on thread timing.
+    #[serde(default = "one_shard")]
+    pub shards: usize,
+}
+
+fn one_shard() -> usize {
+    1
 }
 
 /// Which image–caption pairs of a batch the contrastive loss treats as matches.
@@ -122,6 +132,7 @@ impl TrainConfig {
             clip_grad_norm: 1.0,
             positives: Positives::Content,
             decay_matrices_only: false,
+            shards: 1,
         }
     }
 
@@ -154,6 +165,7 @@ impl TrainConfig {
             clip_grad_norm: 1.0,
             positives: Positives::Caption,
             decay_matrices_only: false,
+            shards: 1,
         }
     }
 

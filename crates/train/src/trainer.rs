@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -18,7 +18,7 @@ use modalscope_tokenizer::ClipTokenizer;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{
-    Modality, TrainingData, builtin_tokenizer_files, heldout, image_tensor, tokenizer,
+    Batch, Modality, TrainingData, builtin_tokenizer_files, heldout, image_tensor, tokenizer,
 };
 use crate::decay::Vectors;
 use crate::recipe::TrainConfig;
@@ -172,6 +172,12 @@ impl<B: AutodiffBackend> Trainer<B> {
                     .then_some(GradientClippingConfig::Norm(config.clip_grad_norm)),
             )
             .init();
+        if config.shards == 0 || config.shards > config.batch {
+            return Err(TrainError::Recipe(format!(
+                "{} shards for batches of {}: between 1 and the batch size",
+                config.shards, config.batch
+            )));
+        }
         let s = config.shape.image_size;
         let m = config.mixture;
         if m.iter().any(|p| !(p.is_finite() && *p >= 0.0)) || m.iter().sum::<f32>() <= 0.0 {
@@ -305,9 +311,13 @@ impl<B: AutodiffBackend> Trainer<B> {
         let lr = self.config.learning_rate_at(self.step);
         let batch = self.data.batch::<B>(self.step, &self.device);
         let model = self.model.take().expect("a model");
-        let loss = contrastive_loss(&model, batch.images, &batch.ids, &batch.groups)?;
-        let value = scalar(loss.clone().inner());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let (value, grads) = match self.gradients(&model, batch) {
+            Ok(done) => done,
+            Err(e) => {
+                self.model = Some(model);
+                return Err(e);
+            }
+        };
         let vectors = self.config.decay_matrices_only.then(|| Vectors::of(&model));
         let mut model = self.optim.step(lr, model, grads);
         if let Some(vectors) = vectors {
@@ -331,6 +341,48 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         self.log.push(entry.clone());
         Ok(entry)
+    }
+
+    /// The loss of a batch and its gradients, the batch split into the recipe's shards.
+    fn gradients(&self, model: &Clip<B>, batch: Batch<B>) -> Result<(f32, GradientsParams)> {
+        let shards = self.config.shards;
+        if shards <= 1 {
+            let loss = contrastive_loss(model, batch.images, &batch.ids, &batch.groups)?;
+            let value = scalar(loss.clone().inner());
+            return Ok((value, GradientsParams::from_grads(loss.backward(), model)));
+        }
+        let n = batch.ids.len();
+        let images = batch.images.inner();
+        let parts: Vec<Result<(f32, GradientsParams)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..shards)
+                .map(|k| {
+                    let rows = k * n / shards..(k + 1) * n / shards;
+                    // Fresh leaves per shard: shards that shared parameter nodes would share
+                    // one autodiff graph, whose backward passes burn runs one at a time.
+                    // (`valid` per shard: a clone of an inner module forgets `require_grad`.)
+                    let own = Clip::<B>::from_inner(model.valid());
+                    let images = Tensor::<B, 4>::from_inner(images.clone().slice([rows.clone()]));
+                    let (ids, groups) = (&batch.ids[rows.clone()], &batch.groups[rows]);
+                    scope.spawn(move || {
+                        let loss = contrastive_loss(&own, images, ids, groups)? / shards as f32;
+                        let value = scalar(loss.clone().inner());
+                        Ok((value, GradientsParams::from_grads(loss.backward(), &own)))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a training shard panicked"))
+                .collect()
+        });
+        let mut sum = GradientsAccumulator::new();
+        let mut value = 0.0;
+        for part in parts {
+            let (v, g) = part?;
+            value += v;
+            sum.accumulate(model, g);
+        }
+        Ok((value, sum.grads()))
     }
 
     /// Held-out zero-shot accuracy and loss of the current model.

@@ -2,8 +2,12 @@
 //! an uninterrupted one.
 
 use burn::backend::{Autodiff, Flex};
+use modalscope_model::Preprocessor;
 use modalscope_synth::{Generator, GeneratorConfig, vocabulary};
-use modalscope_train::{TrainConfig, Trainer, builtin_tokenizer_files, tokenizer, train};
+use modalscope_train::data::TrainingData;
+use modalscope_train::{
+    TrainConfig, Trainer, builtin_tokenizer_files, contrastive_loss, tokenizer, train,
+};
 
 type B = Autodiff<Flex>;
 
@@ -22,13 +26,29 @@ fn run(config: TrainConfig) -> Trainer<B> {
 
 #[test]
 fn loss_falls_on_a_tiny_run() {
-    let t = run(tiny(200));
+    loss_falls(tiny(200));
+}
+
+#[test]
+fn loss_falls_on_a_tiny_run_in_two_shards() {
+    loss_falls(TrainConfig {
+        shards: 2,
+        ..tiny(200)
+    });
+}
+
+fn loss_falls(config: TrainConfig) {
+    let t = run(config.clone());
     let mean =
         |s: &[modalscope_train::StepLog]| s.iter().map(|l| l.loss).sum::<f32>() / s.len() as f32;
     let (first, last) = (mean(&t.log[..20]), mean(&t.log[180..]));
     println!("tiny run: mean loss of the first 20 steps {first:.3}, of the last 20 {last:.3}");
-    // ln(32) = 3.47 is the loss of a model that knows nothing.
-    assert!(first > 3.0, "{first}");
+    // ln(rows) is the loss of a model that knows nothing (3.47 for one loss over 32 rows).
+    let know_nothing = ((config.batch / config.shards) as f32).ln();
+    assert!(
+        first > know_nothing - 0.5,
+        "{first} (know nothing: {know_nothing})"
+    );
     assert!(
         last < first - 0.5,
         "the loss did not fall: {first} -> {last}"
@@ -47,6 +67,52 @@ fn same_seed_gives_the_same_loss_curve() {
     let a = losses(3);
     assert_eq!(a, losses(3), "two runs with one seed differ");
     assert_ne!(a, losses(4), "another seed gave the same curve");
+}
+
+#[test]
+fn a_sharded_step_is_the_mean_of_its_parts_losses_and_deterministic() {
+    let config = TrainConfig {
+        shards: 2,
+        ..tiny(3)
+    };
+    let mut t = Trainer::<B>::new(config.clone(), Default::default()).unwrap();
+    // The first batch as the trainer draws it, and the loss of each half on its own.
+    let tok = t.tokenizer().clone();
+    let pre = Preprocessor::for_config(t.model().config());
+    let data = TrainingData::new(
+        config.shape.image_size,
+        config.mixture,
+        config.seed,
+        config.batch,
+        tok,
+        pre,
+        config.positives,
+    );
+    let batch = data.batch::<B>(0, &Default::default());
+    let half = config.batch / 2;
+    let part = |rows: std::ops::Range<usize>| {
+        let images = batch.images.clone().slice([rows.clone()]);
+        let loss = contrastive_loss(
+            t.model(),
+            images,
+            &batch.ids[rows.clone()],
+            &batch.groups[rows],
+        );
+        loss.unwrap().into_scalar()
+    };
+    let expected = (part(0..half) + part(half..config.batch)) / 2.0;
+    let whole = contrastive_loss(t.model(), batch.images.clone(), &batch.ids, &batch.groups)
+        .unwrap()
+        .into_scalar();
+    let got = t.step().unwrap().loss;
+    assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+    assert!(
+        (got - whole).abs() > 1e-4,
+        "the parts' loss equals the whole batch's: {whole}"
+    );
+    train(&mut t, None, |_| true).unwrap();
+    let bits = |t: &Trainer<B>| t.log.iter().map(|l| l.loss.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&t), bits(&run(config)), "two sharded runs differ");
 }
 
 #[test]
