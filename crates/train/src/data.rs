@@ -56,12 +56,6 @@ pub fn group(sample: &Sample, positives: Positives, ids: &[u32]) -> u64 {
             let written = sample.written.map_or(0, |c| c as u64 + 1);
             (drawn << 16) | written
         }
-        Positives::Concept => match group(sample, Positives::Content, ids) {
-            // One named concept, drawn (high half) or written (low half): the concept alone.
-            g if g & 0xffff == 0 => g >> 16,
-            g if g >> 16 == 0 => g,
-            pair => pair,
-        },
     }
 }
 
@@ -188,39 +182,6 @@ mod tests {
             }
         }
         assert!(checked.iter().all(|&n| n > 5), "{checked:?}");
-    }
-
-    #[test]
-    fn concept_groups_join_a_drawing_and_a_word_of_one_concept() {
-        let g = Generator::new(GeneratorConfig::default(), 3).unwrap();
-        let samples = g.batch(0, 400);
-        let key = |s: &Sample| group(s, Positives::Concept, &[]);
-        let named = |s: &Sample| {
-            let mut n: Vec<usize> = s
-                .drawn
-                .filter(|_| s.caption_names_drawing)
-                .into_iter()
-                .collect();
-            n.extend(s.written);
-            n
-        };
-        let mut across = 0;
-        for a in &samples {
-            for b in &samples {
-                assert_eq!(
-                    key(a) == key(b),
-                    named(a) == named(b),
-                    "{} / {}",
-                    a.caption,
-                    b.caption
-                );
-                if key(a) == key(b) && a.kind == SampleKind::Drawn && b.kind == SampleKind::Written
-                {
-                    across += 1;
-                }
-            }
-        }
-        assert!(across > 5, "{across}");
     }
 
     #[test]

@@ -92,10 +92,6 @@ pub enum Positives {
     /// UniCL: "a red star" and "a drawing of a small star" are then not negatives of each
     /// other, which on a few dozen concepts removes most false negatives.
     Content,
-    /// As `Content`, but a caption naming one concept matches every image of that concept,
-    /// drawn or written ("a drawing of a star" and "the word star" are then not negatives of
-    /// each other either); captions naming a drawing and a word stay matched by the pair.
-    Concept,
 }
 
 fn default_mixture() -> [f32; 3] {
