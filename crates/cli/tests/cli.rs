@@ -90,3 +90,39 @@ fn bad_inputs_give_messages_not_panics() {
     assert!(!ok && stderr.contains("head count"), "{stderr}");
     std::fs::remove_file(&garbage).ok();
 }
+
+#[test]
+fn trains_a_tiny_model_in_shards_and_refuses_an_impossible_split() {
+    let dir = std::env::temp_dir().join(format!("modalscope-train-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("tiny.msb");
+    let (ok, stdout, stderr) = modalscope(&[
+        "train",
+        "--tiny",
+        "--steps",
+        "4",
+        "--shards",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("\"shards\":2"), "{stdout}");
+    let (ok, stdout, stderr) = modalscope(&["inspect", out.to_str().unwrap()]);
+    assert!(
+        ok && stdout.contains("vision.blocks.1.mlp"),
+        "{stdout}{stderr}"
+    );
+
+    let (ok, _, stderr) = modalscope(&[
+        "train",
+        "--tiny",
+        "--shards",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok && stderr.contains("shards"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
