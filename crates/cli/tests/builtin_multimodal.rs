@@ -102,7 +102,7 @@ fn concepts_above(confirmed: &[(usize, String, UnitScore, [f64; 2])], floor: f64
 }
 
 #[test]
-#[ignore = "not reached yet: of the units chosen on probe images only triangle's (vision.blocks.3.mlp unit 256, 0.957 / 0.904) keeps AUROC > 0.9 in both modalities on other images; next diamond 0.975 / 0.849, ladder 0.957 / 0.890, eye 0.895 / 0.885"]
+#[ignore = "not reached yet: of the units chosen on probe images two keep AUROC > 0.9 in both modalities on other images, diamond's (vision.blocks.2.mlp unit 144, 0.964 / 0.916) and hexagon's (vision.blocks.3.mlp unit 357, 0.918 / 0.911); next triangle 0.899 / 0.917, ladder 0.946 / 0.889, square 0.916 / 0.861"]
 fn multimodal_neurons_reach_auroc_above_0_9_drawn_and_written_for_five_concepts() {
     let s = study();
     let confirmed = confirmed_per_concept(&s);
@@ -135,7 +135,7 @@ fn multimodal_neurons_reach_auroc_above_0_9_drawn_and_written_for_five_concepts(
 
 /// What the shipped model does reach, as a guard against regressions: units chosen on probe
 /// images that separate their concept at AUROC > 0.8 (chance 0.5) in both modalities on
-/// independent images too. Measured: 5 concepts (triangle, diamond, ladder, eye, boat).
+/// independent images too. Measured: 5 concepts (square, triangle, diamond, hexagon, ladder).
 #[test]
 fn several_concepts_have_a_neuron_above_0_8_drawn_and_written_on_other_images() {
     let found = concepts_above(&confirmed_per_concept(&study()), 0.8);
@@ -146,7 +146,7 @@ fn several_concepts_have_a_neuron_above_0_8_drawn_and_written_on_other_images() 
 }
 
 #[test]
-#[ignore = "not reached yet: on the shipped model silencing the top 5 class-token units of diamond changes no accuracy, of key 6.2 points, of hexagon 12.5 (the others 0.0-0.4)"]
+#[ignore = "not reached yet: on the shipped model silencing the top 5 class-token units of diamond, hexagon or triangle changes no accuracy on that concept (the others -0.2 to 0.4 points)"]
 fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
     let s = study();
     let probe = s.probe_sets(PROBE);
@@ -205,7 +205,7 @@ fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
 }
 
 #[test]
-#[ignore = "not reached yet: on the shipped model 12.9 % of attacked images flip to the written word, no concept most of the time"]
+#[ignore = "not reached yet: on the shipped model 17.1 % of attacked images flip to the written word, no concept most of the time"]
 fn typographic_attacks_flip_most_concepts_to_the_written_word() {
     let s = study();
     let report = s.attack(EVAL, None).unwrap();

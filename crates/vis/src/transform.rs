@@ -5,6 +5,15 @@
 //! each output pixel gathers four source pixels with host-computed indices and weights. The
 //! gather is differentiable on every burn backend, and sampling once avoids the repeated
 //! blurring of resampling after every transform.
+//!
+//! The model sees a window as wide as the untransformed image (at the scale a plain resize
+//! gives it), centred in the transformed canvas: Lucid's `crop_or_pad_to(size, size)`, with
+//! which its activation-atlas recipe ends its transforms. Lucid feeds convnets the whole
+//! transformed canvas at any size, so there padding only adds a border and scale really
+//! scales; resizing the whole canvas to a fixed input instead (Lucent's `fixed_image_size`)
+//! would shrink the content by the padding on every step and undo the random scale, so the
+//! image would be optimized at a scale it is never judged at. The mean transform here is the
+//! identity view.
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use serde::{Deserialize, Serialize};
@@ -124,9 +133,13 @@ impl Affine {
         let cropped = padded - self.crop;
         let scaled = cropped * self.scale;
         let last = scaled - self.crop_after;
-        // resize the last crop to the output
-        let r = last / out as f32;
-        let (x, y) = (x * r + self.offset_after.0, y * r + self.offset_after.1);
+        // the model sees a window of `size` transformed pixels, centred in the last crop
+        let r = size as f32 / out as f32;
+        let centre = (last - size as f32) / 2.0;
+        let (x, y) = (
+            x * r + self.offset_after.0 + centre,
+            y * r + self.offset_after.1 + centre,
+        );
         // undo the rotation about the centre of the scaled image
         let c = scaled / 2.0;
         let (s, co) = self.angle_deg.to_radians().sin_cos();
@@ -237,13 +250,36 @@ mod tests {
 
     #[test]
     fn padding_shows_the_pad_value_and_rotation_keeps_the_centre() {
+        // Padded by 4 and cropped back to 8 at offset (0, 4): the view moves 4 px left into
+        // the padding and stays put vertically.
         let t = Affine {
+            pad: 4.0,
+            crop: 8.0,
+            offset: (0.0, 4.0),
+            ..Affine::identity()
+        };
+        let y: Vec<f32> = t.apply(ramp(8), 8, 0.5).into_data().into_vec().unwrap();
+        for row in 0..8 {
+            assert!(
+                y[row * 8..row * 8 + 4].iter().all(|v| *v == 0.5),
+                "left half is padding"
+            );
+            for ox in 4..8 {
+                assert!((y[row * 8 + ox] - ramp_at(ox as f32, row as f32, 4.0)).abs() < 1e-4);
+            }
+        }
+        // Padding alone, centred, is the identity view: the model sees the image at its scale.
+        let centred = Affine {
             pad: 4.0,
             ..Affine::identity()
         };
-        let y: Vec<f32> = t.apply(ramp(8), 16, 0.5).into_data().into_vec().unwrap();
-        assert_eq!(y[0], 0.5, "the corner is padding");
-        assert!((y[8 * 16 + 8] - ramp_at(8.0, 8.0, 4.0)).abs() < 1e-3);
+        let y: Vec<f32> = centred
+            .apply(ramp(8), 8, 0.5)
+            .into_data()
+            .into_vec()
+            .unwrap();
+        let x: Vec<f32> = ramp(8).into_data().into_vec().unwrap();
+        assert_eq!(x, y);
 
         // Rotating by 90 degrees maps the centre onto itself and turns rows into columns.
         let r = Affine {
@@ -259,11 +295,42 @@ mod tests {
         );
     }
 
-    fn ramp_at(ox: f32, oy: f32, pad: f32) -> f32 {
-        // output pixel (ox, oy) of a 16-px image of an 8-px ramp padded by 4: source pixel
-        // centre at (ox + 0.5) - 4 - 0.5
-        let (x, y) = (ox - pad, oy - pad);
-        x + 10.0 * y
+    fn ramp_at(ox: f32, oy: f32, shift: f32) -> f32 {
+        // output pixel (ox, oy) of an 8-px ramp whose view moved `shift` px left: source pixel
+        // centre at (ox + 0.5) - shift - 0.5
+        (ox - shift) + 10.0 * oy
+    }
+
+    #[test]
+    fn scale_magnifies_the_identity_view() {
+        // Scale 2 about the centre of an 8-px ramp (slope 1 per pixel in x) viewed at 8 px:
+        // neighbouring output pixels are half a source pixel apart, centred on the image.
+        let t = Affine {
+            scale: 2.0,
+            ..Affine::identity()
+        };
+        for ox in 0..8 {
+            let (sx, sy) = t.source_point(ox as f32 + 0.5, 4.0, 8, 8);
+            assert!(
+                (sx - (4.0 + (ox as f32 + 0.5 - 4.0) / 2.0)).abs() < 1e-5,
+                "{ox}: {sx}"
+            );
+            assert!((sy - 4.0).abs() < 1e-5);
+        }
+        // And a scale below 1 shows the padding at the border, the centre unchanged.
+        let shrink = Affine {
+            scale: 0.5,
+            ..Affine::identity()
+        };
+        let y: Vec<f32> = shrink
+            .apply(ramp(8), 8, 0.5)
+            .into_data()
+            .into_vec()
+            .unwrap();
+        assert_eq!(y[0], 0.5);
+        assert_eq!(y[63], 0.5);
+        let (cx, cy) = shrink.source_point(4.0, 4.0, 8, 8);
+        assert!((cx - 4.0).abs() < 1e-5 && (cy - 4.0).abs() < 1e-5);
     }
 
     #[test]
