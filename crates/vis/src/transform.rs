@@ -302,6 +302,29 @@ mod tests {
     }
 
     #[test]
+    fn standard_transforms_average_to_the_identity_view() {
+        // Random views of a 128-px image fed to a 64-px model: on average every output point
+        // comes from where the plain resize takes it, so the image is optimized at the scale
+        // and place it is judged at.
+        let (size, out) = (128, 64);
+        let t = Transforms::standard();
+        let mut rng = SeededRng::new(11);
+        let draws: Vec<Affine> = (0..4000).map(|_| t.sample(&mut rng)).collect();
+        for (ox, oy) in [(0.5, 0.5), (32.0, 32.0), (63.5, 10.5), (5.5, 60.5)] {
+            let want = Affine::identity().source_point(ox, oy, size, out);
+            let n = draws.len() as f32;
+            let (mx, my) = draws.iter().fold((0.0, 0.0), |(ax, ay), a| {
+                let (x, y) = a.source_point(ox, oy, size, out);
+                (ax + x / n, ay + y / n)
+            });
+            assert!(
+                (mx - want.0).abs() < 1.0 && (my - want.1).abs() < 1.0,
+                "output ({ox}, {oy}): mean source ({mx:.2}, {my:.2}), identity {want:?}"
+            );
+        }
+    }
+
+    #[test]
     fn scale_magnifies_the_identity_view() {
         // Scale 2 about the centre of an 8-px ramp (slope 1 per pixel in x) viewed at 8 px:
         // neighbouring output pixels are half a source pixel apart, centred on the image.
