@@ -3,9 +3,9 @@
 //!
 //! 1. neurons that pick out a concept both drawn and written (AUROC > 0.9 in each) exist for
 //!    at least 5 concepts;
-//! 2. silencing the most multimodal neurons of a concept hurts zero-shot accuracy on that
-//!    concept clearly more than on the others (by the margin below, on images the neurons
-//!    were not chosen on);
+//! 2. silencing the most multimodal neurons of a concept at the image tower's last layer hurts
+//!    zero-shot accuracy on that concept clearly more than on the others (by the margin below,
+//!    on images the neurons were not chosen on);
 //! 3. writing another concept's name on a drawing flips the prediction to the written word
 //!    for most concepts.
 
@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 
 use modalscope_analysis::{LabelledImages, Reduce, UnitScore};
 use modalscope_cli::study::{B, Study, probes};
-use modalscope_model::Lesion;
 
 const BUNDLE: &[u8] = include_bytes!("../../../web/builtin.msb");
 
@@ -25,13 +24,22 @@ const EVAL: usize = 8;
 const AUROC: f64 = 0.9;
 /// Concepts that need such a neuron.
 const CONCEPTS_NEEDED: usize = 5;
-/// Units silenced per concept in the lesion test.
-const LESIONED: usize = 5;
+/// The layer lesioned: the image tower's last, the class token after the final LayerNorm that
+/// the projection reads (the study lesioned the last block of CLIP's image tower, whose
+/// output its attention pooling reads); deeper in the residual stream other layers carry
+/// the same information, and silencing a few units of one MLP changes nothing.
+const LESION_LAYER: &str = "vision.post_ln";
+/// Units silenced per concept in the lesion tests: about a tenth of the layer's 96.
+const LESIONED: usize = 10;
+/// Images per concept and modality on which lesioned accuracy is measured.
+const LESION_EVAL: usize = 20;
 /// Concepts lesioned (the ones with the strongest neurons).
 const LESIONED_CONCEPTS: usize = 3;
 /// How much more accuracy (absolute, mean over drawn and written) the lesioned concept must
 /// lose than the other concepts do on average.
 const LESION_MARGIN: f64 = 0.25;
+/// The margin the shipped model keeps (see the guard test).
+const LESION_GUARD: f64 = 0.10;
 /// Share of concepts whose attacked drawings must flip to the written word more often than
 /// not.
 const ATTACK_FLOOR: f64 = 0.5;
@@ -145,32 +153,38 @@ fn several_concepts_have_a_neuron_above_0_8_drawn_and_written_on_other_images() 
     );
 }
 
-#[test]
-#[ignore = "not reached yet: on the shipped model silencing the top 5 class-token units of diamond, hexagon or triangle changes no accuracy on that concept (the others -0.2 to 0.4 points)"]
-fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
-    let s = study();
+/// What silencing each of the strongest concepts' units at [`LESION_LAYER`] does:
+/// `(concept, own drop, mean drop of the other concepts)`, accuracy as a fraction, measured
+/// on images the units were not chosen on.
+fn lesion_drops(s: &Study) -> Vec<(&'static str, f64, f64)> {
     let probe = s.probe_sets(PROBE);
-    let eval = s.eval_sets(EVAL);
+    let eval = s.eval_sets(LESION_EVAL);
     let names = s.concepts();
-    let mut strongest: Vec<(usize, (String, UnitScore))> =
-        best_per_concept(&s, &probe).into_iter().collect();
+    let mut best: BTreeMap<usize, UnitScore> = BTreeMap::new();
+    for score in s.ranking(LESION_LAYER, &probe, Reduce::Class).unwrap() {
+        if best
+            .get(&score.concept)
+            .is_none_or(|b| score.combined() > b.combined())
+        {
+            best.insert(score.concept, score);
+        }
+    }
+    let mut strongest: Vec<(usize, UnitScore)> = best.into_iter().collect();
     strongest.sort_by(|a, b| {
-        b.1.1
-            .combined()
-            .total_cmp(&a.1.1.combined())
+        b.1.combined()
+            .total_cmp(&a.1.combined())
             .then(a.0.cmp(&b.0))
     });
-    let mut gaps = Vec::new();
-    for (concept, (layer, _)) in strongest.into_iter().take(LESIONED_CONCEPTS) {
+    let mut drops = Vec::new();
+    for (concept, _) in strongest.into_iter().take(LESIONED_CONCEPTS) {
         let units: Vec<usize> = s
-            .concept_units(&layer, concept, LESIONED, &probe, Reduce::Class)
+            .concept_units(LESION_LAYER, concept, LESIONED, &probe, Reduce::Class)
             .unwrap()
             .iter()
             .map(|u| u.unit)
             .collect();
-        let report = s
-            .lesion(&[Lesion::zero(&layer, units.iter().copied())], &eval)
-            .unwrap();
+        let lesion = s.lesion_of(LESION_LAYER, &units, true, &probe).unwrap();
+        let report = s.lesion(&[lesion], &eval).unwrap();
         let own = report.concept(concept).unwrap();
         let others = report.mean_drop_except(concept);
         let rank = report
@@ -179,8 +193,8 @@ fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
             .position(|c| c.concept == concept)
             .unwrap();
         println!(
-            "{:>10}: {layer} units {units:?}: accuracy drawn {:.0}% -> {:.0}%, written {:.0}% -> {:.0}%; \
-             drop {:+.1}% vs {:+.1}% on the others (rank {} of {})",
+            "{:>10}: {LESION_LAYER} units {units:?} (mean ablation): accuracy drawn {:.0}% -> {:.0}%, \
+             written {:.0}% -> {:.0}%; drop {:+.1}% vs {:+.1}% on the others (rank {} of {})",
             names[concept],
             100.0 * own.before[0],
             100.0 * own.after[0],
@@ -191,15 +205,40 @@ fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
             rank + 1,
             report.concepts.len()
         );
-        gaps.push((names[concept], own.drop() - others));
+        drops.push((names[concept], own.drop(), others));
     }
-    for (name, gap) in &gaps {
+    drops
+}
+
+#[test]
+#[ignore = "not reached yet: silencing 10 of the 96 units of vision.post_ln (mean ablation) costs diamond 40.0 points, eye 17.5 and hexagon 42.5, the other concepts 1.5, 3.7 and 2.7 on average: eye keeps a gap of 13.8 points"]
+fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
+    let drops = lesion_drops(&study());
+    for (name, own, others) in &drops {
         assert!(
-            *gap >= LESION_MARGIN,
+            own - others >= LESION_MARGIN,
             "lesioning `{name}`'s neurons costs it only {:.1} points more than the others \
-             (needed {:.0}); all: {gaps:?}",
-            100.0 * gap,
+             (needed {:.0}); all: {drops:?}",
+            100.0 * (own - others),
             100.0 * LESION_MARGIN
+        );
+    }
+}
+
+/// What the shipped model does reach, as a guard against regressions: each lesioned concept
+/// loses at least [`LESION_GUARD`] more than the others do on average, and at least three times
+/// as much. Measured: diamond 40.0 points against 1.5, eye 17.5 against 3.7, hexagon 42.5
+/// against 2.7.
+#[test]
+fn lesioning_a_concepts_neurons_hurts_it_several_times_more_than_the_others() {
+    let drops = lesion_drops(&study());
+    for (name, own, others) in &drops {
+        assert!(
+            own - others >= LESION_GUARD && *own >= 3.0 * others.max(0.0),
+            "lesioning `{name}`'s neurons costs it {:.1} points against {:.1} on the others; \
+             all: {drops:?}",
+            100.0 * own,
+            100.0 * others
         );
     }
 }
