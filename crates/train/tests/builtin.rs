@@ -8,6 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 use modalscope_model::{Clip, Preprocessor, bundle};
 use modalscope_synth::CONCEPTS;
 use modalscope_train::data::image_tensor;
+use modalscope_train::zeroshot::{accuracy, class_embeddings, embed_images, predict};
 use modalscope_train::{Modality, TrainConfig, heldout, tokenizer, zero_shot};
 use modalscope_vis::{Objective, RenderConfig, render};
 
@@ -71,6 +72,43 @@ fn held_out_zero_shot() -> (f64, f64) {
         100.0 * chance
     );
     (drawn, written)
+}
+
+/// Held-out zero-shot accuracy of `modality`'s images against one prompt template.
+fn accuracy_with_prompt(modality: Modality, template: &str) -> f64 {
+    let (clip, tok) = model();
+    let pre = Preprocessor::for_config(clip.config());
+    let classes = class_embeddings(&clip, &tok, CONCEPTS, &[template]);
+    let (images, labels) = heldout(modality, 20, pre.size);
+    let x = image_tensor::<B>(&images, &pre, &Default::default());
+    accuracy(&predict(embed_images(&clip, x, 64), classes), &labels)
+}
+
+/// The captions tell a drawing from a written word, and so does the trained model: drawn
+/// images are classified better with `a drawing of a {}` than with `the word {}`, written
+/// ones the other way round, each by a wide margin. Measured: drawn 84.2 % against 35.2 %,
+/// written 65.2 % against 27.3 % (the shared prompts of the tests above: 82.3 % / 53.0 %).
+#[test]
+fn each_modality_is_read_best_with_its_own_prompt() {
+    let drawing = "a drawing of a {}";
+    let word = "the word {}";
+    let drawn = [Modality::Drawn, Modality::Written].map(|m| accuracy_with_prompt(m, drawing));
+    let written = [Modality::Drawn, Modality::Written].map(|m| accuracy_with_prompt(m, word));
+    println!(
+        "`{drawing}`: drawn {:.1}%, written {:.1}%; `{word}`: drawn {:.1}%, written {:.1}%",
+        100.0 * drawn[0],
+        100.0 * drawn[1],
+        100.0 * written[0],
+        100.0 * written[1]
+    );
+    assert!(
+        drawn[0] > written[0] + 0.3,
+        "drawn images: {drawn:?} {written:?}"
+    );
+    assert!(
+        written[1] > drawn[1] + 0.2,
+        "written images: {drawn:?} {written:?}"
+    );
 }
 
 /// The feature visualization engine on the trained model: rendered images drive their
