@@ -301,6 +301,14 @@ const scenarios = [
       const hash = await page.evaluate(() => location.hash);
       check(hash === `#/${name}/${layer.name}/3`, `the unit link leads to ${hash}`);
       await page.waitForSelector("#fv-canvas");
+      // The trail above the card leads back to the model and to the layer.
+      const crumbs = await page.$$eval("nav.crumbs > *", (es) => es.map((e) => [e.tagName, e.textContent, e.getAttribute("href")]));
+      const expected = [
+        ["A", name, "#/"],
+        ["A", layer.name, `#/${name}/${layer.name}`],
+        ["SPAN", "unit 3", null],
+      ];
+      check(JSON.stringify(crumbs) === JSON.stringify(expected), `the crumbs are ${JSON.stringify(crumbs)}`);
       // Leaving the neuron page mid-render must not break anything.
       await page.evaluate(() => (location.hash = "#/"));
       await page.waitForSelector("#model-name");

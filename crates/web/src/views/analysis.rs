@@ -62,6 +62,18 @@ impl AnalysisRun {
         self.job.set(Some(job));
     }
 
+    /// A run that starts `task` now, and the callback that starts it again (the status
+    /// line's restart button).
+    pub fn started(task: AnalysisTask) -> (Self, Callback<()>) {
+        let run = Self::new();
+        run.start(task.clone());
+        let restart = {
+            let run = run.clone();
+            Callback::new(move |_| run.start(task.clone()))
+        };
+        (run, restart)
+    }
+
     /// Asks the worker to stop the analysis shown.
     pub fn cancel(&self) {
         if let Some(job) = self.job.get_untracked() {

@@ -15,6 +15,7 @@ use crate::protocol::{
 use crate::route::{AtlasParams, MAX_ZOOM, RenderParams, Route, SetKey};
 use crate::worker_client::{AtlasData, IconScore, SurveyKind, WorkerClient};
 
+use super::crumbs::Crumbs;
 use super::imageset::{DEFAULT_GENERATED, GENERATED_SEED, SurveyProgress};
 
 /// Side of the atlas canvas in pixels.
@@ -401,11 +402,6 @@ pub fn AtlasPage(
             .into_any()
         }
     };
-    let layer_href = Route::Layer {
-        model: model.clone(),
-        layer: layer.clone(),
-    }
-    .href(src.as_deref());
     let canvas_part = {
         let (model, layer, src) = (model.clone(), layer.clone(), src.clone());
         move || {
@@ -418,13 +414,7 @@ pub fn AtlasPage(
     };
     view! {
         <section class="card atlas-page" id="atlas-page">
-            <nav class="crumbs">
-                <a href=Route::Home.href(src.as_deref())>{info.name.clone()}</a>
-                " / "
-                <a href=layer_href>{layer.clone()}</a>
-                " / "
-                <span>"atlas"</span>
-            </nav>
+            <Crumbs model=info.name.clone() src=src.clone() layer=layer.clone() here="atlas"/>
             <h1>"Activation atlas of " <code>{layer.clone()}</code></h1>
             <p class="muted">
                 "Activation vectors of the layer, sampled over every position of every image of \

@@ -14,6 +14,7 @@ use crate::protocol::{
 use crate::route::{ATTACK_DRAWINGS, AttackParams, RenderParams, Route, WORD_SIZES, colour_hex};
 
 use super::analysis::{AnalysisRun, AnalysisStatus, ImageCanvas, default_layer};
+use super::crumbs::Crumbs;
 
 /// How long the controls must rest before the worker recomputes, in milliseconds.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -256,11 +257,7 @@ pub fn AttackPage(
 
     view! {
         <section class="card analysis-page" id="attack-page">
-            <nav class="crumbs">
-                <a href=Route::Home.href(src.as_deref())>{model.clone()}</a>
-                " / "
-                <span>"typographic attack"</span>
-            </nav>
+            <Crumbs model=model.clone() src=src.clone() here="typographic attack"/>
             <h1>"Typographic attack"</h1>
             <p class="muted">
                 "Write a word on a picture and watch the model's zero-shot label change: CLIP's \

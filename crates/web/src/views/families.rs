@@ -10,6 +10,7 @@ use crate::route::{FamiliesParams, MultimodalParams, RenderParams, Route};
 use crate::worker_client::{Thumb, WorkerClient};
 
 use super::analysis::{AnalysisRun, AnalysisStatus, ImageCanvas};
+use super::crumbs::Crumbs;
 
 /// Members of a family shown with a thumbnail (the rest as links).
 pub const THUMBNAILED: usize = 6;
@@ -33,17 +34,7 @@ pub fn FamiliesPage(
         seed: params.seed,
         per_concept: params.per_concept,
     });
-    let run = AnalysisRun::new();
-    run.start(task.clone());
-    let restart = {
-        let run = run.clone();
-        Callback::new(move |_| run.start(task.clone()))
-    };
-    let layer_href = Route::Layer {
-        model: model.clone(),
-        layer: layer.clone(),
-    }
-    .href(src.as_deref());
+    let (run, restart) = AnalysisRun::started(task);
     let multimodal_href = Route::Multimodal {
         model: model.clone(),
         layer: layer.clone(),
@@ -65,13 +56,7 @@ pub fn FamiliesPage(
     };
     view! {
         <section class="card analysis-page" id="families-page">
-            <nav class="crumbs">
-                <a href=Route::Home.href(src.as_deref())>{model.clone()}</a>
-                " / "
-                <a href=layer_href>{layer.clone()}</a>
-                " / "
-                <span>"families"</span>
-            </nav>
+            <Crumbs model=model.clone() src=src.clone() layer=layer.clone() here="families"/>
             <h1>"Neuron families of " <code>{layer.clone()}</code></h1>
             <p class="muted">
                 {format!(

@@ -9,6 +9,8 @@ use crate::protocol::{ImageSource, ImportSource, ModelInfo, SurveyTask};
 use crate::route::{AtlasParams, Route};
 use crate::worker_client::{SurveyJobState, SurveyKind, WorkerClient};
 
+use super::crumbs::Crumbs;
+
 /// Images of the generated set unless the user says.
 pub const DEFAULT_GENERATED: usize = 200;
 /// Seed of the generated set the page loads.
@@ -505,11 +507,7 @@ pub fn ImagesPage(
 
     view! {
         <section class="card survey-page" id="images-page">
-            <nav class="crumbs">
-                <a href=Route::Home.href(src.as_deref())>{info.name.clone()}</a>
-                " / "
-                <span>"image sets"</span>
-            </nav>
+            <Crumbs model=info.name.clone() src=src.clone() here="image sets"/>
             <h1>"Image sets, dataset examples and atlases"</h1>
             <p class="muted">
                 "Run a set of images through the model (in the page's worker: nothing is \

@@ -10,6 +10,8 @@ use crate::protocol::{ModelInfo, Rgba};
 use crate::route::{AtlasParams, FamiliesParams, MAX_ROW, MultimodalParams, RenderParams, Route};
 use crate::worker_client::{Thumb, WorkerClient};
 
+use super::crumbs::Crumbs;
+
 /// A layer of the loaded model (the link was checked).
 #[component]
 pub fn LayerPage(
@@ -143,11 +145,7 @@ pub fn LayerPage(
     .href(src.as_deref());
     view! {
         <section class="card layer">
-            <nav class="crumbs">
-                <a href=Route::Home.href(src.as_deref())>{info.name.clone()}</a>
-                " / "
-                <span>{layer.clone()}</span>
-            </nav>
+            <Crumbs model=info.name.clone() src=src.clone() here=layer.clone()/>
             <h1 id="layer-name">{layer.clone()}</h1>
             <p class="muted" id="layer-summary">
                 {format!(

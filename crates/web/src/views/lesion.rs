@@ -10,6 +10,7 @@ use crate::protocol::{
 use crate::route::{LesionParams, MultimodalParams, RenderParams, Route};
 
 use super::analysis::{AnalysisRun, AnalysisStatus, percent};
+use super::crumbs::Crumbs;
 
 /// Concepts highlighted as losing most (when they lose anything).
 pub const HIGHLIGHTED: usize = 3;
@@ -33,17 +34,7 @@ pub fn LesionPage(
         ablation: params.ablation,
         per_concept: params.per_concept,
     });
-    let run = AnalysisRun::new();
-    run.start(task.clone());
-    let restart = {
-        let run = run.clone();
-        Callback::new(move |_| run.start(task.clone()))
-    };
-    let layer_href = Route::Layer {
-        model: model.clone(),
-        layer: params.layer.clone(),
-    }
-    .href(src.as_deref());
+    let (run, restart) = AnalysisRun::started(task);
     let multimodal_href = Route::Multimodal {
         model: model.clone(),
         layer: params.layer.clone(),
@@ -99,13 +90,7 @@ pub fn LesionPage(
     let plural = if params.units.len() == 1 { "" } else { "s" };
     view! {
         <section class="card analysis-page" id="lesion-page">
-            <nav class="crumbs">
-                <a href=Route::Home.href(src.as_deref())>{model.clone()}</a>
-                " / "
-                <a href=layer_href>{params.layer.clone()}</a>
-                " / "
-                <span>"lesion"</span>
-            </nav>
+            <Crumbs model=model.clone() src=src.clone() layer=params.layer.clone() here="lesion"/>
             <h1>
                 {format!("Lesion: {} unit{plural} of ", params.units.len())}
                 <code>{params.layer.clone()}</code>

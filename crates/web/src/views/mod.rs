@@ -4,6 +4,7 @@
 mod analysis;
 mod atlas;
 mod attack;
+mod crumbs;
 mod examples;
 mod families;
 mod home;

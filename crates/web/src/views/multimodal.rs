@@ -12,6 +12,7 @@ use crate::protocol::{
 use crate::route::{FamiliesParams, LesionParams, MAX_ROW, MultimodalParams, RenderParams, Route};
 
 use super::analysis::{AnalysisRun, AnalysisStatus, ImageCanvas};
+use super::crumbs::Crumbs;
 
 /// The multimodal-neuron ranking of a layer (the link was checked).
 #[component]
@@ -31,12 +32,7 @@ pub fn MultimodalPage(
         per_concept: params.per_concept,
         top: params.top,
     });
-    let run = AnalysisRun::new();
-    run.start(task.clone());
-    let restart = {
-        let run = run.clone();
-        Callback::new(move |_| run.start(task.clone()))
-    };
+    let (run, restart) = AnalysisRun::started(task);
     let families_href = Route::Families {
         model: model.clone(),
         layer: layer.clone(),
@@ -44,11 +40,6 @@ pub fn MultimodalPage(
             per_concept: params.per_concept,
             ..FamiliesParams::default()
         },
-    }
-    .href(src.as_deref());
-    let layer_href = Route::Layer {
-        model: model.clone(),
-        layer: layer.clone(),
     }
     .href(src.as_deref());
     let result = {
@@ -63,13 +54,7 @@ pub fn MultimodalPage(
     };
     view! {
         <section class="card analysis-page" id="multimodal-page">
-            <nav class="crumbs">
-                <a href=Route::Home.href(src.as_deref())>{model.clone()}</a>
-                " / "
-                <a href=layer_href>{layer.clone()}</a>
-                " / "
-                <span>"multimodal neurons"</span>
-            </nav>
+            <Crumbs model=model.clone() src=src.clone() layer=layer.clone() here="multimodal neurons"/>
             <h1>"Multimodal neurons of " <code>{layer.clone()}</code></h1>
             <p class="muted">
                 {format!(

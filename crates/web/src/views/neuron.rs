@@ -13,6 +13,7 @@ use crate::route::{DEFAULT_PER_CONCEPT, LesionParams, MultimodalParams, RenderPa
 use crate::worker_client::{RenderState, RenderView, Words, WorkerClient};
 
 use super::check_layer;
+use super::crumbs::Crumbs;
 
 /// Checks a neuron link against the model; `Err` says what is wrong.
 pub fn check_neuron(info: &ModelInfo, model: &str, layer: &str, unit: usize) -> Result<(), String> {
@@ -109,11 +110,6 @@ pub fn NeuronCard(
     };
     let settings = settings_text(&spec);
     let hash = neuron_hash(&spec, src.as_deref());
-    let layer_href = Route::Layer {
-        model: spec.model.clone(),
-        layer: spec.layer.clone(),
-    }
-    .href(src.as_deref());
     #[cfg(target_arch = "wasm32")]
     let full_href = crate::browser::full_page_href(&hash);
     #[cfg(not(target_arch = "wasm32"))]
@@ -174,13 +170,12 @@ pub fn NeuronCard(
     });
     let crumbs = (!embed).then(|| {
         view! {
-            <nav class="crumbs">
-                <a href=Route::Home.href(src.as_deref())>{spec.model.clone()}</a>
-                " / "
-                <a href=layer_href>{spec.layer.clone()}</a>
-                " / "
-                <span>{format!("unit {}", spec.unit)}</span>
-            </nav>
+            <Crumbs
+                model=spec.model.clone()
+                src=src.clone()
+                layer=spec.layer.clone()
+                here=format!("unit {}", spec.unit)
+            />
         }
     });
 

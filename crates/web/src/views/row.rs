@@ -11,6 +11,7 @@ use crate::protocol::{JobId, ModelInfo, RenderSpec};
 use crate::route::{RenderParams, Route};
 use crate::worker_client::{RenderState, RenderView, WorkerClient, WorkerState};
 
+use super::crumbs::Crumbs;
 use super::neuron::{embed_code, iframe_snippet, neuron_hash, settings_text};
 
 /// Width in CSS pixels of a card's image (a facet), full page and embedded.
@@ -291,20 +292,14 @@ pub fn NeuronRow(
     }
 
     let (copy_embed, embed_box) = embed_code(row_snippet(&full_href, &specs[0], &units));
-    let layer_href = Route::Layer {
-        model: model.clone(),
-        layer: layer.clone(),
-    }
-    .href(src.as_deref());
     view! {
         <article class="card neuron-row" id="row-card">
-            <nav class="crumbs">
-                <a href=Route::Home.href(src.as_deref())>{model.clone()}</a>
-                " / "
-                <a href=layer_href>{layer.clone()}</a>
-                " / "
-                <span>{format!("units {}", unit_list(&units))}</span>
-            </nav>
+            <Crumbs
+                model=model.clone()
+                src=src.clone()
+                layer=layer.clone()
+                here=format!("units {}", unit_list(&units))
+            />
             <h1 class="neuron-title">
                 {layer.clone()}
                 <span class="unit">{format!(" · units {}", unit_list(&units))}</span>
