@@ -42,89 +42,67 @@ use crate::worker_client::WorkerClient;
 pub fn full(route: Route) -> AnyView {
     match route {
         Route::Home => with_model(false, |info| view! { <Home info/> }.into_any()),
-        Route::Layer { model, layer } => with_model(false, move |info| {
-            match check_layer(&info, &model, &layer) {
-                Ok(()) => view! { <LayerPage info layer=layer.clone()/> }.into_any(),
-                Err(text) => view! { <Message text/> }.into_any(),
-            }
+        Route::Layer { model, layer } => checked(false, move |info| {
+            check_layer(&info, &model, &layer)?;
+            Ok(view! { <LayerPage info layer=layer.clone()/> }.into_any())
         }),
         Route::Neuron {
             model,
             layer,
             unit,
             params,
-        } => with_model(false, move |info| {
-            match check_neuron(&info, &model, &layer, unit) {
-                Ok(()) => view! {
-                    <NeuronCard info spec=params.spec(&model, &layer, unit) embed=false/>
-                }
-                .into_any(),
-                Err(text) => view! { <Message text/> }.into_any(),
-            }
+        } => checked(false, move |info| {
+            check_neuron(&info, &model, &layer, unit)?;
+            let spec = params.spec(&model, &layer, unit);
+            Ok(view! { <NeuronCard info spec embed=false/> }.into_any())
         }),
         Route::Row {
             model,
             layer,
             units,
             params,
-        } => with_model(false, move |info| {
-            match check_row(&info, &model, &layer, &units) {
-                Ok(()) => view! {
-                    <NeuronRow info layer=layer.clone() units=units.clone() params embed=false/>
-                }
-                .into_any(),
-                Err(text) => view! { <Message text/> }.into_any(),
+        } => checked(false, move |info| {
+            check_row(&info, &model, &layer, &units)?;
+            Ok(view! {
+                <NeuronRow info layer=layer.clone() units=units.clone() params embed=false/>
             }
+            .into_any())
         }),
         Route::Multimodal {
             model,
             layer,
             params,
-        } => with_model(false, move |info| {
-            match check_layer(&info, &model, &layer) {
-                Ok(()) => view! { <MultimodalPage info layer=layer.clone() params/> }.into_any(),
-                Err(text) => view! { <Message text/> }.into_any(),
-            }
+        } => checked(false, move |info| {
+            check_layer(&info, &model, &layer)?;
+            Ok(view! { <MultimodalPage info layer=layer.clone() params/> }.into_any())
         }),
         Route::Families {
             model,
             layer,
             params,
-        } => with_model(false, move |info| {
-            match check_layer(&info, &model, &layer) {
-                Ok(()) => view! { <FamiliesPage info layer=layer.clone() params/> }.into_any(),
-                Err(text) => view! { <Message text/> }.into_any(),
-            }
+        } => checked(false, move |info| {
+            check_layer(&info, &model, &layer)?;
+            Ok(view! { <FamiliesPage info layer=layer.clone() params/> }.into_any())
         }),
-        Route::Lesion { model, params } => with_model(false, move |info| {
-            match check_units(&info, &model, &params.layer, &params.units) {
-                Ok(()) => view! { <LesionPage info params=params.clone()/> }.into_any(),
-                Err(text) => view! { <Message text/> }.into_any(),
-            }
+        Route::Lesion { model, params } => checked(false, move |info| {
+            check_units(&info, &model, &params.layer, &params.units)?;
+            Ok(view! { <LesionPage info params=params.clone()/> }.into_any())
         }),
-        Route::Attack { model, params } => with_model(false, move |info| {
-            match check_attack(&info, &model, &params) {
-                Ok(()) => view! { <AttackPage info params=params.clone()/> }.into_any(),
-                Err(text) => view! { <Message text/> }.into_any(),
-            }
+        Route::Attack { model, params } => checked(false, move |info| {
+            check_attack(&info, &model, &params)?;
+            Ok(view! { <AttackPage info params=params.clone()/> }.into_any())
         }),
-        Route::Images { model } => {
-            with_model(false, move |info| match check_model(&info, &model) {
-                Ok(()) => view! { <ImagesPage info/> }.into_any(),
-                Err(text) => view! { <Message text/> }.into_any(),
-            })
-        }
+        Route::Images { model } => checked(false, move |info| {
+            check_model(&info, &model)?;
+            Ok(view! { <ImagesPage info/> }.into_any())
+        }),
         Route::Atlas {
             model,
             layer,
             params,
-        } => with_model(false, move |info| {
-            match check_layer(&info, &model, &layer) {
-                Ok(()) => {
-                    view! { <AtlasPage info layer=layer.clone() params=params.clone()/> }.into_any()
-                }
-                Err(text) => view! { <Message text/> }.into_any(),
-            }
+        } => checked(false, move |info| {
+            check_layer(&info, &model, &layer)?;
+            Ok(view! { <AtlasPage info layer=layer.clone() params=params.clone()/> }.into_any())
         }),
         Route::Invalid { message } => view! { <Message text=message/> }.into_any(),
     }
@@ -148,28 +126,22 @@ pub fn embedded(route: Route) -> AnyView {
             layer,
             unit,
             params,
-        } => with_model(true, move |info| {
-            match check_neuron(&info, &model, &layer, unit) {
-                Ok(()) => view! {
-                    <NeuronCard info spec=params.spec(&model, &layer, unit) embed=true/>
-                }
-                .into_any(),
-                Err(text) => view! { <Message text/> }.into_any(),
-            }
+        } => checked(true, move |info| {
+            check_neuron(&info, &model, &layer, unit)?;
+            let spec = params.spec(&model, &layer, unit);
+            Ok(view! { <NeuronCard info spec embed=true/> }.into_any())
         }),
         Route::Row {
             model,
             layer,
             units,
             params,
-        } => with_model(true, move |info| {
-            match check_row(&info, &model, &layer, &units) {
-                Ok(()) => view! {
-                    <NeuronRow info layer=layer.clone() units=units.clone() params embed=true/>
-                }
-                .into_any(),
-                Err(text) => view! { <Message text/> }.into_any(),
+        } => checked(true, move |info| {
+            check_row(&info, &model, &layer, &units)?;
+            Ok(view! {
+                <NeuronRow info layer=layer.clone() units=units.clone() params embed=true/>
             }
+            .into_any())
         }),
         Route::Invalid { message } => view! { <Message text=message/> }.into_any(),
         _ => view! {
@@ -179,6 +151,17 @@ pub fn embedded(route: Route) -> AnyView {
         }
         .into_any(),
     }
+}
+
+/// [`with_model`] for a view that first checks its link against the model: an `Err` is shown
+/// as the message it carries instead of the view.
+fn checked(
+    embed: bool,
+    ready: impl Fn(ModelInfo) -> Result<AnyView, String> + Send + Sync + 'static,
+) -> AnyView {
+    with_model(embed, move |info| {
+        ready(info).unwrap_or_else(|text| view! { <Message text/> }.into_any())
+    })
 }
 
 /// Shows `ready(model)` once the model the link wants is loaded; until then how its loading
