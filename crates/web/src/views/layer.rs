@@ -6,10 +6,11 @@ use std::sync::Arc;
 use leptos::html;
 use leptos::prelude::*;
 
-use crate::protocol::{ModelInfo, Rgba};
+use crate::protocol::ModelInfo;
 use crate::route::{AtlasParams, FamiliesParams, MAX_ROW, MultimodalParams, RenderParams, Route};
 use crate::worker_client::{Thumb, WorkerClient};
 
+use super::analysis::ImageCanvas;
 use super::crumbs::Crumbs;
 
 /// A layer of the loaded model (the link was checked).
@@ -54,7 +55,7 @@ pub fn LayerPage(
                     title=format!("unit {unit}")
                 >
                     {move || match slot.get() {
-                        Thumb::Done(image) => view! { <ThumbCanvas image/> }.into_any(),
+                        Thumb::Done(image) => view! { <ImageCanvas image class="thumb"/> }.into_any(),
                         Thumb::Failed(message) => view! {
                             <span class="thumb thumb-failed" title=message>"!"</span>
                         }
@@ -176,25 +177,4 @@ pub fn LayerPage(
             <div class="units" id="units" node_ref=grid data-units=l.units>{cells}</div>
         </section>
     }
-}
-
-/// A thumbnail's pixels on a small canvas.
-#[component]
-fn ThumbCanvas(
-    /// The image.
-    image: Rgba,
-) -> impl IntoView {
-    let canvas = NodeRef::<html::Canvas>::new();
-    let (w, h) = (image.width, image.height);
-    #[cfg(target_arch = "wasm32")]
-    Effect::new(move |_| {
-        if let Some(c) = canvas.get()
-            && let Err(e) = crate::browser::paint(&c, &image)
-        {
-            leptos::logging::error!("modalscope: cannot paint a thumbnail: {e}");
-        }
-    });
-    #[cfg(not(target_arch = "wasm32"))]
-    let _ = &image;
-    view! { <canvas class="thumb" node_ref=canvas width=w height=h></canvas> }
 }
