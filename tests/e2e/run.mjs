@@ -332,6 +332,9 @@ const scenarios = [
         polling: 200,
       });
       const firstMs = Date.now() - t0;
+      // A finished thumbnail leaves its cell's tooltip ("unit N") to show.
+      const tips = await page.$eval('.unit-cell[data-thumb="done"]', (c) => [c.title, c.querySelector("canvas")?.hasAttribute("title")]);
+      check(/^unit \d+$/.test(tips[0]) && tips[1] === false, `a finished cell's tooltip: ${JSON.stringify(tips)}`);
       const counts = () =>
         page.$$eval(".unit-cell", (cs) => {
           const n = {};

@@ -175,7 +175,7 @@ pub fn ImageCanvas(
     /// CSS class.
     #[prop(into)]
     class: String,
-    /// Tooltip.
+    /// Tooltip (none when empty).
     #[prop(into, optional)]
     title: String,
 ) -> impl IntoView {
@@ -191,6 +191,9 @@ pub fn ImageCanvas(
     });
     #[cfg(not(target_arch = "wasm32"))]
     let _ = &image;
+    // No title attribute at all when there is none: an empty one would hide the tooltip of
+    // the element around the canvas (a layer grid's "unit 7").
+    let title = (!title.is_empty()).then_some(title);
     view! { <canvas class=class title=title node_ref=canvas width=w height=h></canvas> }
 }
 
