@@ -48,14 +48,15 @@ fn study() -> Study {
     Study::from_bytes(BUNDLE).expect("the built-in bundle loads")
 }
 
-/// For every concept, its most multimodal unit over the image tower's MLP layers.
+/// For every concept, its most multimodal unit over `layers`, with its layer.
 fn best_per_concept(
     s: &Study,
+    layers: &[String],
     probe: &[LabelledImages<B>],
 ) -> BTreeMap<usize, (String, UnitScore)> {
     let mut best: BTreeMap<usize, (String, UnitScore)> = BTreeMap::new();
-    for layer in s.mlp_layers() {
-        for score in s.ranking(&layer, probe, Reduce::Class).unwrap() {
+    for layer in layers {
+        for score in s.ranking(layer, probe, Reduce::Class).unwrap() {
             let better = best
                 .get(&score.concept)
                 .is_none_or(|(_, b)| score.combined() > b.combined());
@@ -90,7 +91,7 @@ fn confirmed_per_concept(s: &Study) -> Vec<(usize, String, UnitScore, [f64; 2])>
     let eval = s.eval_sets(EVAL);
     let names = s.concepts();
     let mut out = Vec::new();
-    for (c, (layer, b)) in best_per_concept(s, &probe) {
+    for (c, (layer, b)) in best_per_concept(s, &s.mlp_layers(), &probe) {
         let held_out = auroc_on(s, &layer, &eval, b.unit, c);
         println!(
             "{:>10}: {layer} unit {:>4}, AUROC drawn {:.3}, written {:.3}; on other images {:.3}, {:.3}",
@@ -160,16 +161,11 @@ fn lesion_drops(s: &Study) -> Vec<(&'static str, f64, f64)> {
     let probe = s.probe_sets(PROBE);
     let eval = s.eval_sets(LESION_EVAL);
     let names = s.concepts();
-    let mut best: BTreeMap<usize, UnitScore> = BTreeMap::new();
-    for score in s.ranking(LESION_LAYER, &probe, Reduce::Class).unwrap() {
-        if best
-            .get(&score.concept)
-            .is_none_or(|b| score.combined() > b.combined())
-        {
-            best.insert(score.concept, score);
-        }
-    }
-    let mut strongest: Vec<(usize, UnitScore)> = best.into_iter().collect();
+    let mut strongest: Vec<(usize, UnitScore)> =
+        best_per_concept(s, &[LESION_LAYER.to_string()], &probe)
+            .into_iter()
+            .map(|(c, (_, score))| (c, score))
+            .collect();
     strongest.sort_by(|a, b| {
         b.1.combined()
             .total_cmp(&a.1.combined())
