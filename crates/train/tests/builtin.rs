@@ -7,6 +7,7 @@ use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 use modalscope_model::{Clip, Preprocessor, bundle};
 use modalscope_synth::CONCEPTS;
+use modalscope_tokenizer::ClipTokenizer;
 use modalscope_train::data::image_tensor;
 use modalscope_train::zeroshot::{accuracy, class_embeddings, embed_images, predict};
 use modalscope_train::{Modality, TrainConfig, heldout, tokenizer, zero_shot};
@@ -16,7 +17,7 @@ type B = Flex;
 
 const BUNDLE: &[u8] = include_bytes!("../../../web/builtin.msb");
 
-fn model() -> (Clip<B>, modalscope_tokenizer::ClipTokenizer) {
+fn model() -> (Clip<B>, ClipTokenizer) {
     let (clip, files) = Clip::<B>::from_bundle(BUNDLE, &Default::default()).unwrap();
     let tok = tokenizer(
         &files.expect("the bundle carries its tokenizer"),
@@ -75,13 +76,16 @@ fn held_out_zero_shot() -> (f64, f64) {
 }
 
 /// Held-out zero-shot accuracy of `modality`'s images against one prompt template.
-fn accuracy_with_prompt(modality: Modality, template: &str) -> f64 {
-    let (clip, tok) = model();
+fn accuracy_with_prompt(
+    (clip, tok): &(Clip<B>, ClipTokenizer),
+    modality: Modality,
+    template: &str,
+) -> f64 {
     let pre = Preprocessor::for_config(clip.config());
-    let classes = class_embeddings(&clip, &tok, CONCEPTS, &[template]);
+    let classes = class_embeddings(clip, tok, CONCEPTS, &[template]);
     let (images, labels) = heldout(modality, 20, pre.size);
     let x = image_tensor::<B>(&images, &pre, &Default::default());
-    accuracy(&predict(embed_images(&clip, x, 64), classes), &labels)
+    accuracy(&predict(embed_images(clip, x, 64), classes), &labels)
 }
 
 /// The captions tell a drawing from a written word, and so does the trained model: drawn
@@ -92,8 +96,9 @@ fn accuracy_with_prompt(modality: Modality, template: &str) -> f64 {
 fn each_modality_is_read_best_with_its_own_prompt() {
     let drawing = "a drawing of a {}";
     let word = "the word {}";
-    let drawn = [Modality::Drawn, Modality::Written].map(|m| accuracy_with_prompt(m, drawing));
-    let written = [Modality::Drawn, Modality::Written].map(|m| accuracy_with_prompt(m, word));
+    let m = model();
+    let drawn = [Modality::Drawn, Modality::Written].map(|x| accuracy_with_prompt(&m, x, drawing));
+    let written = [Modality::Drawn, Modality::Written].map(|x| accuracy_with_prompt(&m, x, word));
     println!(
         "`{drawing}`: drawn {:.1}%, written {:.1}%; `{word}`: drawn {:.1}%, written {:.1}%",
         100.0 * drawn[0],
