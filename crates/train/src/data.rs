@@ -37,6 +37,39 @@ pub struct Batch<B: Backend> {
     pub ids: Vec<Vec<u32>>,
     /// Match groups: pairs `(i, j)` with equal groups are positives of the loss.
     pub groups: Vec<u64>,
+    /// What each sample's image shows and its caption names, for [`left_out`].
+    pub contents: Vec<Content>,
+}
+
+/// The concepts of one sample: `image` those its picture shows, `caption` those its caption
+/// names, each `[drawn, written]` as concept index + 1 (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Content {
+    /// Concepts in the picture.
+    pub image: [u16; 2],
+    /// Concepts the caption names.
+    pub caption: [u16; 2],
+}
+
+impl Content {
+    /// The content of a generated sample.
+    pub fn of(sample: &Sample) -> Self {
+        let id = |c: Option<usize>| c.map_or(0, |c| c as u16 + 1);
+        Self {
+            image: [id(sample.drawn), id(sample.written)],
+            caption: [
+                id(sample.drawn.filter(|_| sample.caption_names_drawing)),
+                id(sample.written),
+            ],
+        }
+    }
+
+    /// Whether this sample's caption names a concept that `image`'s picture shows.
+    pub fn named_in(&self, image: &Content) -> bool {
+        self.caption
+            .iter()
+            .any(|&c| c != 0 && image.image.contains(&c))
+    }
 }
 
 /// The match group of a sample under a positives rule.
@@ -121,6 +154,7 @@ impl TrainingData {
             images: image_tensor(&images, &self.pre, device),
             ids,
             groups,
+            contents: samples.iter().map(Content::of).collect(),
         }
     }
 }
@@ -182,6 +216,37 @@ mod tests {
             }
         }
         assert!(checked.iter().all(|&n| n > 5), "{checked:?}");
+    }
+
+    #[test]
+    fn a_caption_names_a_concept_in_an_image_when_they_share_one() {
+        let g = Generator::new(GeneratorConfig::default(), 5).unwrap();
+        let samples = g.batch(0, 300);
+        let mut seen = [0; 3];
+        for a in &samples {
+            for b in &samples {
+                let (ca, cb) = (Content::of(a), Content::of(b));
+                let named: Vec<usize> = [a.drawn.filter(|_| a.caption_names_drawing), a.written]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let shown: Vec<usize> = [b.drawn, b.written].into_iter().flatten().collect();
+                let expected = named.iter().any(|c| shown.contains(c));
+                assert_eq!(ca.named_in(&cb), expected, "{} / {}", a.caption, b.caption);
+                // A drawn concept and the same concept written meet across modalities.
+                if expected && a.kind == SampleKind::Written && b.kind == SampleKind::Drawn {
+                    seen[0] += 1;
+                }
+                if expected && b.kind == SampleKind::Mixed {
+                    seen[1] += 1;
+                }
+                if !expected {
+                    seen[2] += 1;
+                }
+            }
+            assert!(Content::of(a).named_in(&Content::of(a)), "{}", a.caption);
+        }
+        assert!(seen.iter().all(|&n| n > 5), "{seen:?}");
     }
 
     #[test]

@@ -74,6 +74,12 @@ pub struct TrainConfig {
     /// second core; results do not depend on thread timing.
     #[serde(default = "one_shard")]
     pub shards: usize,
+    /// Leave out of the contrastive loss the pairs whose caption names a concept the image
+    /// shows without matching it (a drawn heart and "the word heart"): on a few dozen
+    /// concepts such pairs meet in most batches and the loss pushes them apart, while at
+    /// CLIP's scale they almost never do.
+    #[serde(default)]
+    pub leave_out_shared: bool,
 }
 
 fn one_shard() -> usize {
@@ -130,6 +136,7 @@ impl TrainConfig {
             positives: Positives::Content,
             decay_matrices_only: false,
             shards: 2,
+            leave_out_shared: false,
         }
     }
 
@@ -163,6 +170,7 @@ impl TrainConfig {
             positives: Positives::Caption,
             decay_matrices_only: false,
             shards: 1,
+            leave_out_shared: false,
         }
     }
 

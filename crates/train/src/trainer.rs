@@ -18,7 +18,8 @@ use modalscope_tokenizer::ClipTokenizer;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{
-    Batch, Modality, TrainingData, builtin_tokenizer_files, heldout, image_tensor, tokenizer,
+    Batch, Content, Modality, TrainingData, builtin_tokenizer_files, heldout, image_tensor,
+    tokenizer,
 };
 use crate::decay::Vectors;
 use crate::recipe::TrainConfig;
@@ -56,13 +57,19 @@ pub struct Metrics {
     pub heldout_loss: f32,
 }
 
+/// The logit added to pairs left out of the contrastive loss (exp underflows to 0).
+const LEFT_OUT: f32 = -1e4;
+
 /// Contrastive loss of a batch: symmetric cross-entropy of scaled cosine similarities, with
-/// pairs of the same match group sharing their target (they are not negatives of each other).
+/// pairs of the same match group sharing their target (they are not negatives of each other),
+/// and with `left_out` the pairs whose caption names a concept the image shows without
+/// matching it left out.
 pub fn contrastive_loss<B: Backend>(
     clip: &Clip<B>,
     images: Tensor<B, 4>,
     ids: &[Vec<u32>],
     groups: &[u64],
+    left_out: Option<&[Content]>,
 ) -> Result<Tensor<B, 1>> {
     let n = ids.len();
     if groups.len() != n {
@@ -80,15 +87,27 @@ pub fn contrastive_loss<B: Backend>(
         .clamp_max(MAX_LOGIT_SCALE)
         .exp()
         .unsqueeze::<2>();
-    let logits = ie.matmul(te.transpose()) * scale;
+    let mut logits = ie.matmul(te.transpose()) * scale;
     let mut targets = vec![0f32; n * n];
+    let matches = |i: usize, j: usize| groups[j] == groups[i] || ids[j] == ids[i];
     for i in 0..n {
-        let same: Vec<usize> = (0..n)
-            .filter(|&j| groups[j] == groups[i] || ids[j] == ids[i])
-            .collect();
+        let same: Vec<usize> = (0..n).filter(|&j| matches(i, j)).collect();
         for &j in &same {
             targets[i * n + j] = 1.0 / same.len() as f32;
         }
+    }
+    if let Some(contents) = left_out {
+        // Image i and caption j that share a concept without matching are neither positive
+        // nor negative: a large negative logit takes them out of both softmaxes.
+        let mut mask = vec![0f32; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                if !matches(i, j) && contents[j].named_in(&contents[i]) {
+                    mask[i * n + j] = LEFT_OUT;
+                }
+            }
+        }
+        logits = logits + Tensor::<B, 2>::from_data(TensorData::new(mask, [n, n]), &device);
     }
     // The relation is symmetric, so the same targets serve both directions.
     let targets = Tensor::<B, 2>::from_data(TensorData::new(targets, [n, n]), &device);
@@ -347,11 +366,13 @@ impl<B: AutodiffBackend> Trainer<B> {
     fn gradients(&self, model: &Clip<B>, batch: Batch<B>) -> Result<(f32, GradientsParams)> {
         let shards = self.config.shards;
         if shards <= 1 {
-            let loss = contrastive_loss(model, batch.images, &batch.ids, &batch.groups)?;
+            let left_out = self.config.leave_out_shared.then_some(&batch.contents[..]);
+            let loss = contrastive_loss(model, batch.images, &batch.ids, &batch.groups, left_out)?;
             let value = scalar(loss.clone().inner());
             return Ok((value, GradientsParams::from_grads(loss.backward(), model)));
         }
         let n = batch.ids.len();
+        let leave_out = self.config.leave_out_shared;
         let images = batch.images.inner();
         let parts: Vec<Result<(f32, GradientsParams)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..shards)
@@ -362,9 +383,11 @@ impl<B: AutodiffBackend> Trainer<B> {
                     // (`valid` per shard: a clone of an inner module forgets `require_grad`.)
                     let own = Clip::<B>::from_inner(model.valid());
                     let images = Tensor::<B, 4>::from_inner(images.clone().slice([rows.clone()]));
-                    let (ids, groups) = (&batch.ids[rows.clone()], &batch.groups[rows]);
+                    let (ids, groups) = (&batch.ids[rows.clone()], &batch.groups[rows.clone()]);
+                    let left_out = leave_out.then_some(&batch.contents[rows]);
                     scope.spawn(move || {
-                        let loss = contrastive_loss(&own, images, ids, groups)? / shards as f32;
+                        let loss =
+                            contrastive_loss(&own, images, ids, groups, left_out)? / shards as f32;
                         let value = scalar(loss.clone().inner());
                         Ok((value, GradientsParams::from_grads(loss.backward(), &own)))
                     })
@@ -395,6 +418,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             batch.images,
             &batch.ids,
             &batch.groups,
+            self.config.leave_out_shared.then_some(&batch.contents[..]),
         )?);
         let m = Metrics {
             step: self.step,

@@ -18,6 +18,19 @@ fn tiny(steps: usize) -> TrainConfig {
     }
 }
 
+/// The data a trainer of `config` draws its batches from.
+fn training_data(config: &TrainConfig, t: &Trainer<B>) -> TrainingData {
+    TrainingData::new(
+        config.shape.image_size,
+        config.mixture,
+        config.seed,
+        config.batch,
+        t.tokenizer().clone(),
+        Preprocessor::for_config(t.model().config()),
+        config.positives,
+    )
+}
+
 fn run(config: TrainConfig) -> Trainer<B> {
     let mut t = Trainer::<B>::new(config, Default::default()).unwrap();
     train(&mut t, None, |_| true).unwrap();
@@ -77,18 +90,7 @@ fn a_sharded_step_is_the_mean_of_its_parts_losses_and_deterministic() {
     };
     let mut t = Trainer::<B>::new(config.clone(), Default::default()).unwrap();
     // The first batch as the trainer draws it, and the loss of each half on its own.
-    let tok = t.tokenizer().clone();
-    let pre = Preprocessor::for_config(t.model().config());
-    let data = TrainingData::new(
-        config.shape.image_size,
-        config.mixture,
-        config.seed,
-        config.batch,
-        tok,
-        pre,
-        config.positives,
-    );
-    let batch = data.batch::<B>(0, &Default::default());
+    let batch = training_data(&config, &t).batch::<B>(0, &Default::default());
     let half = config.batch / 2;
     let part = |rows: std::ops::Range<usize>| {
         let images = batch.images.clone().slice([rows.clone()]);
@@ -97,13 +99,20 @@ fn a_sharded_step_is_the_mean_of_its_parts_losses_and_deterministic() {
             images,
             &batch.ids[rows.clone()],
             &batch.groups[rows],
+            None,
         );
         loss.unwrap().into_scalar()
     };
     let expected = (part(0..half) + part(half..config.batch)) / 2.0;
-    let whole = contrastive_loss(t.model(), batch.images.clone(), &batch.ids, &batch.groups)
-        .unwrap()
-        .into_scalar();
+    let whole = contrastive_loss(
+        t.model(),
+        batch.images.clone(),
+        &batch.ids,
+        &batch.groups,
+        None,
+    )
+    .unwrap()
+    .into_scalar();
     let got = t.step().unwrap().loss;
     assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
     assert!(
@@ -240,4 +249,128 @@ fn decay_matrices_only_spares_vectors() {
         reached > vectors / 4,
         "plain decay moved only {reached} of {vectors} vectors"
     );
+}
+
+/// The contrastive loss computed on the host from the model's embeddings: symmetric
+/// cross-entropy over the pairs that are not left out, targets shared within a match group.
+fn reference_loss(
+    ie: &[Vec<f64>],
+    te: &[Vec<f64>],
+    scale: f64,
+    matches: impl Fn(usize, usize) -> bool,
+    left_out: impl Fn(usize, usize) -> bool,
+) -> f64 {
+    let n = ie.len();
+    let norm = |v: &Vec<f64>| {
+        let l = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        v.iter().map(|x| x / l).collect::<Vec<_>>()
+    };
+    let (ie, te): (Vec<_>, Vec<_>) = (ie.iter().map(norm).collect(), te.iter().map(norm).collect());
+    let logit =
+        |i: usize, j: usize| scale * ie[i].iter().zip(&te[j]).map(|(a, b)| a * b).sum::<f64>();
+    // Row `r` of one direction: `pair(r, k)` is the (image, caption) of its k-th entry.
+    let direction = |pair: &dyn Fn(usize, usize) -> (usize, usize)| {
+        (0..n)
+            .map(|r| {
+                let kept: Vec<usize> = (0..n)
+                    .filter(|&k| {
+                        let (i, j) = pair(r, k);
+                        !left_out(i, j)
+                    })
+                    .collect();
+                let lse = kept
+                    .iter()
+                    .map(|&k| {
+                        let (i, j) = pair(r, k);
+                        logit(i, j).exp()
+                    })
+                    .sum::<f64>()
+                    .ln();
+                let positives: Vec<usize> = (0..n)
+                    .filter(|&k| {
+                        let (i, j) = pair(r, k);
+                        matches(i, j)
+                    })
+                    .collect();
+                positives
+                    .iter()
+                    .map(|&k| {
+                        let (i, j) = pair(r, k);
+                        lse - logit(i, j)
+                    })
+                    .sum::<f64>()
+                    / positives.len() as f64
+            })
+            .sum::<f64>()
+            / n as f64
+    };
+    (direction(&|r, k| (r, k)) + direction(&|r, k| (k, r))) / 2.0
+}
+
+#[test]
+fn leaving_out_pairs_that_share_a_concept_matches_a_host_reference() {
+    use burn::tensor::Tensor;
+    use modalscope_train::Positives;
+    let config = TrainConfig {
+        positives: Positives::Content,
+        ..tiny(1)
+    };
+    let t = Trainer::<B>::new(config.clone(), Default::default()).unwrap();
+    let data = training_data(&config, &t);
+    // A batch where some caption names a concept of an image whose own caption does not name
+    // the first's (a drawing with a word on it, captioned by the word only), so that leaving
+    // out (image, caption) is told from leaving out (caption, image).
+    let lopsided = |b: &modalscope_train::data::Batch<B>| {
+        let c = &b.contents;
+        (0..c.len()).any(|i| (0..c.len()).any(|j| c[j].named_in(&c[i]) != c[i].named_in(&c[j])))
+    };
+    let batch = (0..50)
+        .map(|step| data.batch::<B>(step, &Default::default()))
+        .find(lopsided)
+        .expect("a batch with a lopsided pair");
+    let n = batch.ids.len();
+    let host = |x: Tensor<B, 2>| -> Vec<Vec<f64>> {
+        let v = x.into_data().convert::<f64>().into_vec::<f64>().unwrap();
+        v.chunks(v.len() / n).map(<[f64]>::to_vec).collect()
+    };
+    let model = t.model();
+    let ie = host(model.encode_image(batch.images.clone()));
+    let te = host(model.encode_text(&batch.ids).unwrap());
+    let scale = f64::from(model.logit_scale.val().into_scalar()).exp();
+    assert!(
+        scale < 100.0,
+        "the logit scale is not clamped here: {scale}"
+    );
+    let matches =
+        |i: usize, j: usize| batch.groups[i] == batch.groups[j] || batch.ids[i] == batch.ids[j];
+    let shares =
+        |i: usize, j: usize| !matches(i, j) && batch.contents[j].named_in(&batch.contents[i]);
+    let left = (0..n)
+        .flat_map(|i| (0..n).map(move |j| (i, j)))
+        .filter(|&(i, j)| shares(i, j))
+        .count();
+    assert!(left > 0, "no pair of the batch shares a concept");
+
+    let loss = |left_out| {
+        contrastive_loss(
+            model,
+            batch.images.clone(),
+            &batch.ids,
+            &batch.groups,
+            left_out,
+        )
+        .unwrap()
+        .into_scalar() as f64
+    };
+    let (all, kept) = (loss(None), loss(Some(&batch.contents[..])));
+    let expected_all = reference_loss(&ie, &te, scale, matches, |_, _| false);
+    let expected_kept = reference_loss(&ie, &te, scale, matches, shares);
+    println!("{left} of {n}x{n} pairs left out: loss {all:.5} -> {kept:.5}");
+    assert!((all - expected_all).abs() < 1e-4, "{all} vs {expected_all}");
+    assert!(
+        (kept - expected_kept).abs() < 1e-4,
+        "{kept} vs {expected_kept}"
+    );
+    // Fewer negatives in every softmax: the loss falls.
+    assert!(kept < all - 1e-3, "{kept} vs {all}");
 }
