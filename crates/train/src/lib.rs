@@ -8,7 +8,7 @@ pub mod trainer;
 pub mod zeroshot;
 
 pub use data::{Modality, builtin_tokenizer_files, heldout, tokenizer};
-pub use recipe::{ModelShape, Positives, TrainConfig};
+pub use recipe::{ModelShape, Positives, SharedConcepts, TrainConfig};
 pub use trainer::{Event, Metrics, StepLog, Trainer, contrastive_loss, train, zero_shot};
 
 /// Errors of a training run.

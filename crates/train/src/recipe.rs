@@ -5,6 +5,8 @@ use modalscope_model::config::{CLIP_MEAN, CLIP_STD};
 use modalscope_model::{Act, ClipConfig, TextConfig, VisionConfig, VitConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::data::Content;
+
 /// Sizes of the small CLIP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelShape {
@@ -74,12 +76,12 @@ pub struct TrainConfig {
     /// second core; results do not depend on thread timing.
     #[serde(default = "one_shard")]
     pub shards: usize,
-    /// Leave out of the contrastive loss the pairs whose caption names a concept the image
-    /// shows without matching it (a drawn heart and "the word heart"): on a few dozen
-    /// concepts such pairs meet in most batches and the loss pushes them apart, while at
-    /// CLIP's scale they almost never do.
+    /// What the contrastive loss makes of pairs whose caption names a concept the image shows
+    /// without matching it (a drawn heart and "the word heart"): on a few dozen concepts such
+    /// pairs meet in most batches and, as negatives, are pushed apart, while at CLIP's scale
+    /// they almost never meet.
     #[serde(default)]
-    pub leave_out_shared: bool,
+    pub shared_concepts: SharedConcepts,
 }
 
 fn one_shard() -> usize {
@@ -98,6 +100,31 @@ pub enum Positives {
     /// UniCL: "a red star" and "a drawing of a small star" are then not negatives of each
     /// other, which on a few dozen concepts removes most false negatives.
     Content,
+}
+
+/// How the contrastive loss treats an image and a caption that share a concept without
+/// matching.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedConcepts {
+    /// As negatives, like any other pair that does not match (CLIP's rule).
+    #[default]
+    Negative,
+    /// Out of the loss: neither positive nor negative.
+    LeftOut,
+    /// As partial matches: `weight` of a match's share of the target.
+    Partial {
+        /// Target weight relative to a match's 1.
+        weight: f32,
+    },
+}
+
+impl SharedConcepts {
+    /// The rule with a batch's contents, as [`crate::contrastive_loss`] takes it (`None` for
+    /// CLIP's rule, which needs no contents).
+    pub fn rule(self, contents: &[Content]) -> Option<(&[Content], Self)> {
+        (self != Self::Negative).then_some((contents, self))
+    }
 }
 
 fn default_mixture() -> [f32; 3] {
@@ -136,7 +163,7 @@ impl TrainConfig {
             positives: Positives::Content,
             decay_matrices_only: false,
             shards: 2,
-            leave_out_shared: false,
+            shared_concepts: SharedConcepts::Negative,
         }
     }
 
@@ -170,7 +197,7 @@ impl TrainConfig {
             positives: Positives::Caption,
             decay_matrices_only: false,
             shards: 1,
-            leave_out_shared: false,
+            shared_concepts: SharedConcepts::Negative,
         }
     }
 

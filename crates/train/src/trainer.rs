@@ -22,7 +22,7 @@ use crate::data::{
     tokenizer,
 };
 use crate::decay::Vectors;
-use crate::recipe::TrainConfig;
+use crate::recipe::{SharedConcepts, TrainConfig};
 use crate::zeroshot::{TEMPLATES, accuracy, class_embeddings, embed_images, predict};
 use crate::{Result, TrainError};
 
@@ -61,15 +61,15 @@ pub struct Metrics {
 const LEFT_OUT: f32 = -1e4;
 
 /// Contrastive loss of a batch: symmetric cross-entropy of scaled cosine similarities, with
-/// pairs of the same match group sharing their target (they are not negatives of each other),
-/// and with `left_out` the pairs whose caption names a concept the image shows without
-/// matching it left out.
+/// pairs of the same match group sharing their target (they are not negatives of each other).
+/// With `shared`, the pairs whose caption names a concept the image shows without matching it
+/// are treated as the rule says instead of as negatives.
 pub fn contrastive_loss<B: Backend>(
     clip: &Clip<B>,
     images: Tensor<B, 4>,
     ids: &[Vec<u32>],
     groups: &[u64],
-    left_out: Option<&[Content]>,
+    shared: Option<(&[Content], SharedConcepts)>,
 ) -> Result<Tensor<B, 1>> {
     let n = ids.len();
     if groups.len() != n {
@@ -88,33 +88,49 @@ pub fn contrastive_loss<B: Backend>(
         .exp()
         .unsqueeze::<2>();
     let mut logits = ie.matmul(te.transpose()) * scale;
-    let mut targets = vec![0f32; n * n];
     let matches = |i: usize, j: usize| groups[j] == groups[i] || ids[j] == ids[i];
-    for i in 0..n {
-        let same: Vec<usize> = (0..n).filter(|&j| matches(i, j)).collect();
-        for &j in &same {
-            targets[i * n + j] = 1.0 / same.len() as f32;
+    let shares =
+        |i: usize, j: usize| shared.is_some_and(|(c, _)| !matches(i, j) && c[j].named_in(&c[i]));
+    // Target weight of (image i, caption j) before each row is normalized.
+    let partial = match shared {
+        Some((_, SharedConcepts::Partial { weight })) => weight,
+        _ => 0.0,
+    };
+    let weight = |i: usize, j: usize| {
+        if matches(i, j) {
+            1.0
+        } else if shares(i, j) {
+            partial
+        } else {
+            0.0
         }
-    }
-    if let Some(contents) = left_out {
-        // Image i and caption j that share a concept without matching are neither positive
-        // nor negative: a large negative logit takes them out of both softmaxes.
-        let mut mask = vec![0f32; n * n];
-        for i in 0..n {
-            for j in 0..n {
-                if !matches(i, j) && contents[j].named_in(&contents[i]) {
-                    mask[i * n + j] = LEFT_OUT;
-                }
-            }
-        }
+    };
+    if let Some((_, SharedConcepts::LeftOut)) = shared {
+        // Neither positive nor negative: a large negative logit takes the pair out of both
+        // softmaxes.
+        let mask: Vec<f32> = (0..n * n)
+            .map(|k| if shares(k / n, k % n) { LEFT_OUT } else { 0.0 })
+            .collect();
         logits = logits + Tensor::<B, 2>::from_data(TensorData::new(mask, [n, n]), &device);
     }
-    // The relation is symmetric, so the same targets serve both directions.
-    let targets = Tensor::<B, 2>::from_data(TensorData::new(targets, [n, n]), &device);
-    let image_to_text = -(log_softmax(logits.clone(), 1) * targets.clone())
+    // Row r of a direction holds the weights of pairs `pair(r, k)`, normalized to sum to 1.
+    let targets = |pair: &dyn Fn(usize, usize) -> (usize, usize)| {
+        let mut t = vec![0f32; n * n];
+        for r in 0..n {
+            let row = &mut t[r * n..(r + 1) * n];
+            for (k, v) in row.iter_mut().enumerate() {
+                let (i, j) = pair(r, k);
+                *v = weight(i, j);
+            }
+            let sum: f32 = row.iter().sum();
+            row.iter_mut().for_each(|v| *v /= sum);
+        }
+        Tensor::<B, 2>::from_data(TensorData::new(t, [n, n]), &device)
+    };
+    let image_to_text = -(log_softmax(logits.clone(), 1) * targets(&|r, k| (r, k)))
         .sum_dim(1)
         .mean();
-    let text_to_image = -(log_softmax(logits.transpose(), 1) * targets)
+    let text_to_image = -(log_softmax(logits.transpose(), 1) * targets(&|r, k| (k, r)))
         .sum_dim(1)
         .mean();
     Ok((image_to_text + text_to_image) / 2.0)
@@ -366,13 +382,13 @@ impl<B: AutodiffBackend> Trainer<B> {
     fn gradients(&self, model: &Clip<B>, batch: Batch<B>) -> Result<(f32, GradientsParams)> {
         let shards = self.config.shards;
         if shards <= 1 {
-            let left_out = self.config.leave_out_shared.then_some(&batch.contents[..]);
-            let loss = contrastive_loss(model, batch.images, &batch.ids, &batch.groups, left_out)?;
+            let shared = self.config.shared_concepts.rule(&batch.contents);
+            let loss = contrastive_loss(model, batch.images, &batch.ids, &batch.groups, shared)?;
             let value = scalar(loss.clone().inner());
             return Ok((value, GradientsParams::from_grads(loss.backward(), model)));
         }
         let n = batch.ids.len();
-        let leave_out = self.config.leave_out_shared;
+        let rule = self.config.shared_concepts;
         let images = batch.images.inner();
         let parts: Vec<Result<(f32, GradientsParams)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..shards)
@@ -384,10 +400,10 @@ impl<B: AutodiffBackend> Trainer<B> {
                     let own = Clip::<B>::from_inner(model.valid());
                     let images = Tensor::<B, 4>::from_inner(images.clone().slice([rows.clone()]));
                     let (ids, groups) = (&batch.ids[rows.clone()], &batch.groups[rows.clone()]);
-                    let left_out = leave_out.then_some(&batch.contents[rows]);
+                    let shared = rule.rule(&batch.contents[rows]);
                     scope.spawn(move || {
                         let loss =
-                            contrastive_loss(&own, images, ids, groups, left_out)? / shards as f32;
+                            contrastive_loss(&own, images, ids, groups, shared)? / shards as f32;
                         let value = scalar(loss.clone().inner());
                         Ok((value, GradientsParams::from_grads(loss.backward(), &own)))
                     })
@@ -418,7 +434,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             batch.images,
             &batch.ids,
             &batch.groups,
-            self.config.leave_out_shared.then_some(&batch.contents[..]),
+            self.config.shared_concepts.rule(&batch.contents),
         )?);
         let m = Metrics {
             step: self.step,

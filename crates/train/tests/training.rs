@@ -252,12 +252,13 @@ fn decay_matrices_only_spares_vectors() {
 }
 
 /// The contrastive loss computed on the host from the model's embeddings: symmetric
-/// cross-entropy over the pairs that are not left out, targets shared within a match group.
+/// cross-entropy over the pairs that are not left out, each row's target the pairs' `weight`s
+/// normalized to sum to 1.
 fn reference_loss(
     ie: &[Vec<f64>],
     te: &[Vec<f64>],
     scale: f64,
-    matches: impl Fn(usize, usize) -> bool,
+    weight: impl Fn(usize, usize) -> f64,
     left_out: impl Fn(usize, usize) -> bool,
 ) -> f64 {
     let n = ie.len();
@@ -272,34 +273,18 @@ fn reference_loss(
     let direction = |pair: &dyn Fn(usize, usize) -> (usize, usize)| {
         (0..n)
             .map(|r| {
-                let kept: Vec<usize> = (0..n)
-                    .filter(|&k| {
-                        let (i, j) = pair(r, k);
-                        !left_out(i, j)
-                    })
-                    .collect();
-                let lse = kept
+                let pairs: Vec<(usize, usize)> = (0..n).map(|k| pair(r, k)).collect();
+                let lse = pairs
                     .iter()
-                    .map(|&k| {
-                        let (i, j) = pair(r, k);
-                        logit(i, j).exp()
-                    })
+                    .filter(|&&(i, j)| !left_out(i, j))
+                    .map(|&(i, j)| logit(i, j).exp())
                     .sum::<f64>()
                     .ln();
-                let positives: Vec<usize> = (0..n)
-                    .filter(|&k| {
-                        let (i, j) = pair(r, k);
-                        matches(i, j)
-                    })
-                    .collect();
-                positives
+                let total: f64 = pairs.iter().map(|&(i, j)| weight(i, j)).sum();
+                pairs
                     .iter()
-                    .map(|&k| {
-                        let (i, j) = pair(r, k);
-                        lse - logit(i, j)
-                    })
+                    .map(|&(i, j)| weight(i, j) / total * (lse - logit(i, j)))
                     .sum::<f64>()
-                    / positives.len() as f64
             })
             .sum::<f64>()
             / n as f64
@@ -308,9 +293,10 @@ fn reference_loss(
 }
 
 #[test]
-fn leaving_out_pairs_that_share_a_concept_matches_a_host_reference() {
+fn pairs_that_share_a_concept_are_treated_as_each_rule_says_like_a_host_reference() {
     use burn::tensor::Tensor;
-    use modalscope_train::Positives;
+    use modalscope_train::data::Batch;
+    use modalscope_train::{Positives, SharedConcepts};
     let config = TrainConfig {
         positives: Positives::Content,
         ..tiny(1)
@@ -318,9 +304,9 @@ fn leaving_out_pairs_that_share_a_concept_matches_a_host_reference() {
     let t = Trainer::<B>::new(config.clone(), Default::default()).unwrap();
     let data = training_data(&config, &t);
     // A batch where some caption names a concept of an image whose own caption does not name
-    // the first's (a drawing with a word on it, captioned by the word only), so that leaving
-    // out (image, caption) is told from leaving out (caption, image).
-    let lopsided = |b: &modalscope_train::data::Batch<B>| {
+    // the first's (a drawing with a word on it, captioned by the word only), so that treating
+    // (image, caption) is told from treating (caption, image).
+    let lopsided = |b: &Batch<B>| {
         let c = &b.contents;
         (0..c.len()).any(|i| (0..c.len()).any(|j| c[j].named_in(&c[i]) != c[i].named_in(&c[j])))
     };
@@ -345,32 +331,55 @@ fn leaving_out_pairs_that_share_a_concept_matches_a_host_reference() {
         |i: usize, j: usize| batch.groups[i] == batch.groups[j] || batch.ids[i] == batch.ids[j];
     let shares =
         |i: usize, j: usize| !matches(i, j) && batch.contents[j].named_in(&batch.contents[i]);
-    let left = (0..n)
+    let shared = (0..n)
         .flat_map(|i| (0..n).map(move |j| (i, j)))
         .filter(|&(i, j)| shares(i, j))
         .count();
-    assert!(left > 0, "no pair of the batch shares a concept");
+    assert!(shared > 0, "no pair of the batch shares a concept");
 
-    let loss = |left_out| {
+    let loss = |rule: SharedConcepts| {
+        let shared = rule.rule(&batch.contents);
         contrastive_loss(
             model,
             batch.images.clone(),
             &batch.ids,
             &batch.groups,
-            left_out,
+            shared,
         )
         .unwrap()
         .into_scalar() as f64
     };
-    let (all, kept) = (loss(None), loss(Some(&batch.contents[..])));
-    let expected_all = reference_loss(&ie, &te, scale, matches, |_, _| false);
-    let expected_kept = reference_loss(&ie, &te, scale, matches, shares);
-    println!("{left} of {n}x{n} pairs left out: loss {all:.5} -> {kept:.5}");
-    assert!((all - expected_all).abs() < 1e-4, "{all} vs {expected_all}");
-    assert!(
-        (kept - expected_kept).abs() < 1e-4,
-        "{kept} vs {expected_kept}"
-    );
-    // Fewer negatives in every softmax: the loss falls.
-    assert!(kept < all - 1e-3, "{kept} vs {all}");
+    let one = |i, j| f64::from(u8::from(matches(i, j)));
+    let none = |_, _| false;
+    let cases = [
+        (
+            SharedConcepts::Negative,
+            reference_loss(&ie, &te, scale, one, none),
+        ),
+        (
+            SharedConcepts::LeftOut,
+            reference_loss(&ie, &te, scale, one, shares),
+        ),
+        (
+            SharedConcepts::Partial { weight: 0.25 },
+            reference_loss(
+                &ie,
+                &te,
+                scale,
+                |i, j| one(i, j) + 0.25 * f64::from(u8::from(shares(i, j))),
+                none,
+            ),
+        ),
+    ];
+    let mut got = Vec::new();
+    for (rule, expected) in cases {
+        let l = loss(rule);
+        println!("{shared} of {n}x{n} pairs share a concept; {rule:?}: loss {l:.5}");
+        assert!((l - expected).abs() < 1e-4, "{rule:?}: {l} vs {expected}");
+        got.push(l);
+    }
+    // Fewer negatives in every softmax (with the same targets): the loss falls. Partial
+    // targets change it.
+    assert!(got[1] < got[0] - 1e-3, "{got:?}");
+    assert!((got[2] - got[0]).abs() > 1e-3, "{got:?}");
 }
