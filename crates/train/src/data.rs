@@ -37,7 +37,8 @@ pub struct Batch<B: Backend> {
     pub ids: Vec<Vec<u32>>,
     /// Match groups: pairs `(i, j)` with equal groups are positives of the loss.
     pub groups: Vec<u64>,
-    /// What each sample's image shows and its caption names, for [`left_out`].
+    /// What each sample's image shows and its caption names, for the loss's
+    /// [`SharedConcepts`](crate::SharedConcepts) rule.
     pub contents: Vec<Content>,
 }
 

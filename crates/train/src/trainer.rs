@@ -78,6 +78,14 @@ pub fn contrastive_loss<B: Backend>(
             groups.len()
         )));
     }
+    if let Some((contents, _)) = shared
+        && contents.len() != n
+    {
+        return Err(TrainError::Recipe(format!(
+            "{n} captions but {} contents",
+            contents.len()
+        )));
+    }
     let device = images.device();
     let ie = normalize(clip.encode_image(images));
     let te = normalize(clip.encode_text(ids)?);
@@ -219,6 +227,13 @@ impl<B: AutodiffBackend> Trainer<B> {
             return Err(TrainError::Recipe(
                 "the data mixture needs non-negative weights that do not all vanish".into(),
             ));
+        }
+        if let SharedConcepts::Partial { weight } = config.shared_concepts
+            && !(weight.is_finite() && weight >= 0.0)
+        {
+            return Err(TrainError::Recipe(format!(
+                "a partial match's weight must be a number of at least 0, not {weight}"
+            )));
         }
         Ok(Self {
             data: TrainingData::new(

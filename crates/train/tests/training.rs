@@ -378,6 +378,27 @@ fn pairs_that_share_a_concept_are_treated_as_each_rule_says_like_a_host_referenc
         assert!((l - expected).abs() < 1e-4, "{rule:?}: {l} vs {expected}");
         got.push(l);
     }
+    // Contents that do not fit the batch, and a weight that is no weight, are refused.
+    let short = SharedConcepts::LeftOut.rule(&batch.contents[1..]);
+    let err = contrastive_loss(
+        model,
+        batch.images.clone(),
+        &batch.ids,
+        &batch.groups,
+        short,
+    )
+    .expect_err("too few contents");
+    assert!(err.to_string().contains("contents"), "{err}");
+    for weight in [-0.5, f32::NAN] {
+        let bad = TrainConfig {
+            shared_concepts: SharedConcepts::Partial { weight },
+            ..config.clone()
+        };
+        let err = Trainer::<B>::new(bad, Default::default())
+            .err()
+            .expect("a bad weight");
+        assert!(err.to_string().contains("partial match"), "{err}");
+    }
     // Fewer negatives in every softmax (with the same targets): the loss falls. Partial
     // targets change it.
     assert!(got[1] < got[0] - 1e-3, "{got:?}");
