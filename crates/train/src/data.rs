@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use modalscope_synth::{CONCEPTS, Generator, GeneratorConfig, Sample, render_concept, vocabulary};
 use modalscope_tokenizer::{ClipTokenizer, train_bpe};
 
-use crate::recipe::Positives;
+use crate::recipe::{Positives, TrainConfig};
 
 /// The tokenizer files of the built-in model: CLIP's byte-level BPE, with merges learned so
 /// that every caption word is one token.
@@ -114,29 +114,28 @@ pub struct TrainingData {
 }
 
 impl TrainingData {
-    /// Data for a model of `image_size` pixels and a tokenizer.
+    /// The data a recipe trains on (its size, mixture and batch), drawn from `seed`.
     pub fn new(
-        image_size: usize,
-        mixture: [f32; 3],
+        config: &TrainConfig,
         seed: u64,
-        batch: usize,
         tokenizer: ClipTokenizer,
         pre: Preprocessor,
-        positives: Positives,
     ) -> Self {
-        let config = GeneratorConfig {
-            image_size: image_size as u32,
-            p_drawn: mixture[0],
-            p_written: mixture[1],
-            p_mixed: mixture[2],
+        let [p_drawn, p_written, p_mixed] = config.mixture;
+        let generator = GeneratorConfig {
+            image_size: config.shape.image_size as u32,
+            p_drawn,
+            p_written,
+            p_mixed,
+            p_word_only: config.word_only,
             ..GeneratorConfig::default()
         };
         Self {
-            generator: Generator::new(config, seed).expect("the mixture was validated"),
+            generator: Generator::new(generator, seed).expect("the mixture was validated"),
             tokenizer,
             pre,
-            batch,
-            positives,
+            batch: config.batch,
+            positives: config.positives,
         }
     }
 

@@ -60,6 +60,11 @@ pub struct TrainConfig {
     /// Relative weights of drawn, written and mixed samples in the training data.
     #[serde(default = "default_mixture")]
     pub mixture: [f32; 3],
+    /// Share of mixed samples captioned by their written word alone ("the word heart" for a
+    /// drawn star with "heart" on it), as images with text in them often are on the web: the
+    /// habit behind CLIP's typographic attacks. The rest name both.
+    #[serde(default = "half")]
+    pub word_only: f32,
     /// Gradients are rescaled to at most this global L2 norm (0: no clipping).
     #[serde(default)]
     pub clip_grad_norm: f32,
@@ -82,6 +87,10 @@ pub struct TrainConfig {
     /// they almost never meet.
     #[serde(default)]
     pub shared_concepts: SharedConcepts,
+}
+
+fn half() -> f32 {
+    0.5
 }
 
 fn one_shard() -> usize {
@@ -159,6 +168,7 @@ impl TrainConfig {
             eval_per_concept: 5,
             checkpoint_every: 400,
             mixture: default_mixture(),
+            word_only: half(),
             clip_grad_norm: 1.0,
             positives: Positives::Content,
             decay_matrices_only: false,
@@ -193,6 +203,7 @@ impl TrainConfig {
             eval_per_concept: 4,
             checkpoint_every: 0,
             mixture: default_mixture(),
+            word_only: half(),
             clip_grad_norm: 1.0,
             positives: Positives::Caption,
             decay_matrices_only: false,

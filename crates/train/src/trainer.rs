@@ -221,12 +221,17 @@ impl<B: AutodiffBackend> Trainer<B> {
                 config.shards, config.batch
             )));
         }
-        let s = config.shape.image_size;
         let m = config.mixture;
         if m.iter().any(|p| !(p.is_finite() && *p >= 0.0)) || m.iter().sum::<f32>() <= 0.0 {
             return Err(TrainError::Recipe(
                 "the data mixture needs non-negative weights that do not all vanish".into(),
             ));
+        }
+        if !(0.0..=1.0).contains(&config.word_only) {
+            return Err(TrainError::Recipe(format!(
+                "the share of mixtures captioned by their word alone must be between 0 and 1, not {}",
+                config.word_only
+            )));
         }
         if let SharedConcepts::Partial { weight } = config.shared_concepts
             && !(weight.is_finite() && weight >= 0.0)
@@ -236,23 +241,12 @@ impl<B: AutodiffBackend> Trainer<B> {
             )));
         }
         Ok(Self {
-            data: TrainingData::new(
-                s,
-                m,
-                config.seed,
-                config.batch,
-                tok.clone(),
-                pre.clone(),
-                config.positives,
-            ),
+            data: TrainingData::new(&config, config.seed, tok.clone(), pre.clone()),
             heldout_data: TrainingData::new(
-                s,
-                m,
+                &config,
                 config.seed ^ HELDOUT_DATA_SEED,
-                config.batch,
                 tok.clone(),
                 pre,
-                config.positives,
             ),
             model: Some(model),
             optim,

@@ -21,13 +21,10 @@ fn tiny(steps: usize) -> TrainConfig {
 /// The data a trainer of `config` draws its batches from.
 fn training_data(config: &TrainConfig, t: &Trainer<B>) -> TrainingData {
     TrainingData::new(
-        config.shape.image_size,
-        config.mixture,
+        config,
         config.seed,
-        config.batch,
         t.tokenizer().clone(),
         Preprocessor::for_config(t.model().config()),
-        config.positives,
     )
 }
 
@@ -403,4 +400,41 @@ fn pairs_that_share_a_concept_are_treated_as_each_rule_says_like_a_host_referenc
     // targets change it.
     assert!(got[1] < got[0] - 1e-3, "{got:?}");
     assert!((got[2] - got[0]).abs() > 1e-3, "{got:?}");
+}
+
+#[test]
+fn mixtures_are_captioned_by_their_word_alone_as_often_as_the_recipe_says() {
+    let t = Trainer::<B>::new(tiny(1), Default::default()).unwrap();
+    // The share of mixed samples (a drawing with a word on it) whose caption names no drawing.
+    let word_only_share = |word_only: f32| {
+        let config = TrainConfig {
+            word_only,
+            batch: 400,
+            ..tiny(1)
+        };
+        let batch = training_data(&config, &t).batch::<B>(0, &Default::default());
+        let mixed: Vec<_> = batch
+            .contents
+            .iter()
+            .filter(|c| c.image.iter().all(|&x| x != 0))
+            .collect();
+        assert!(mixed.len() > 40, "{} mixed samples", mixed.len());
+        mixed.iter().filter(|c| c.caption[0] == 0).count() as f64 / mixed.len() as f64
+    };
+    assert_eq!(word_only_share(0.0), 0.0);
+    assert_eq!(word_only_share(1.0), 1.0);
+    let half = word_only_share(0.5);
+    assert!((0.35..0.65).contains(&half), "{half}");
+    for word_only in [-0.1, 1.5, f32::NAN] {
+        let err = Trainer::<B>::new(
+            TrainConfig {
+                word_only,
+                ..tiny(1)
+            },
+            Default::default(),
+        )
+        .err()
+        .expect("a share that is no share");
+        assert!(err.to_string().contains("word alone"), "{err}");
+    }
 }
