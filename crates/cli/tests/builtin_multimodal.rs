@@ -7,11 +7,12 @@
 //!    zero-shot accuracy on that concept clearly more than on the others (by the margin below,
 //!    on images the neurons were not chosen on);
 //! 3. writing another concept's name on a drawing flips the prediction to the written word
-//!    for most concepts.
+//!    for most concepts (reached in part: it takes the drawing's label away for most
+//!    concepts, but the prediction seldom lands on the word).
 
 use std::collections::BTreeMap;
 
-use modalscope_analysis::{LabelledImages, Reduce, UnitScore};
+use modalscope_analysis::{AttackReport, LabelledImages, Reduce, UnitScore};
 use modalscope_cli::study::{B, Study, probes};
 
 const BUNDLE: &[u8] = include_bytes!("../../../web/builtin.msb");
@@ -240,10 +241,45 @@ fn lesioning_a_concepts_neurons_hurts_it_several_times_more_than_the_others() {
 }
 
 #[test]
-#[ignore = "not reached yet: on the shipped model 17.1 % of attacked images flip to the written word, no concept most of the time"]
+#[ignore = "not reached yet: on the shipped model 17.1 % of attacked images flip to the written word, no concept most of the time; the word takes the drawing's label away (82.1 % -> 12.5 %), but 70 % of attacked images land on a third concept"]
 fn typographic_attacks_flip_most_concepts_to_the_written_word() {
     let s = study();
     let report = s.attack(EVAL, None).unwrap();
+    print_attack(&s, &report);
+    assert!(
+        report.flipped_concepts > ATTACK_FLOOR,
+        "only {:.1}% of concepts flip to the written word (floor {:.0}%)",
+        100.0 * report.flipped_concepts,
+        100.0 * ATTACK_FLOOR
+    );
+}
+
+/// What the shipped model does reach, as a guard: a word written on a drawing takes the
+/// drawing's label away for most concepts (their attacked drawings keep it less than half as
+/// often as their clean ones), even where the label it takes is not the word's. Measured:
+/// accuracy 82.1 % clean, 12.5 % attacked.
+#[test]
+fn typographic_attacks_take_most_concepts_labels_away() {
+    let s = study();
+    let report = s.attack(EVAL, None).unwrap();
+    print_attack(&s, &report);
+    let broken = report
+        .concepts
+        .iter()
+        .filter(|c| c.attacked_accuracy < 0.5 * c.clean_accuracy)
+        .count();
+    println!(
+        "{broken} of {} concepts lose their label",
+        report.concepts.len()
+    );
+    assert!(
+        broken as f64 > ATTACK_FLOOR * report.concepts.len() as f64,
+        "a written word takes the label away for only {broken} of {} concepts",
+        report.concepts.len()
+    );
+}
+
+fn print_attack(s: &Study, report: &AttackReport) {
     let names = s.concepts();
     for c in &report.concepts {
         println!(
@@ -260,11 +296,5 @@ fn typographic_attacks_flip_most_concepts_to_the_written_word() {
         100.0 * report.attacked_accuracy,
         100.0 * report.flip_rate,
         100.0 * report.flipped_concepts
-    );
-    assert!(
-        report.flipped_concepts > ATTACK_FLOOR,
-        "only {:.1}% of concepts flip to the written word (floor {:.0}%)",
-        100.0 * report.flipped_concepts,
-        100.0 * ATTACK_FLOOR
     );
 }
