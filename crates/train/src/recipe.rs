@@ -63,7 +63,7 @@ pub struct TrainConfig {
     /// Share of mixed samples captioned by their written word alone ("the word heart" for a
     /// drawn star with "heart" on it), as images with text in them often are on the web: the
     /// habit behind CLIP's typographic attacks. The rest name both.
-    #[serde(default = "half")]
+    #[serde(default = "default_word_only")]
     pub word_only: f32,
     /// Gradients are rescaled to at most this global L2 norm (0: no clipping).
     #[serde(default)]
@@ -89,8 +89,9 @@ pub struct TrainConfig {
     pub shared_concepts: SharedConcepts,
 }
 
-fn half() -> f32 {
-    0.5
+/// The generator's own share, so that recipes without the field train as before.
+fn default_word_only() -> f32 {
+    modalscope_synth::GeneratorConfig::default().p_word_only
 }
 
 fn one_shard() -> usize {
@@ -168,7 +169,7 @@ impl TrainConfig {
             eval_per_concept: 5,
             checkpoint_every: 400,
             mixture: default_mixture(),
-            word_only: half(),
+            word_only: default_word_only(),
             clip_grad_norm: 1.0,
             positives: Positives::Content,
             decay_matrices_only: false,
@@ -203,7 +204,7 @@ impl TrainConfig {
             eval_per_concept: 4,
             checkpoint_every: 0,
             mixture: default_mixture(),
-            word_only: half(),
+            word_only: default_word_only(),
             clip_grad_norm: 1.0,
             positives: Positives::Caption,
             decay_matrices_only: false,
