@@ -12,14 +12,14 @@ pub enum SynthError {
     /// An enabled concept id is not in `CONCEPTS`.
     #[error("concept id {0} does not exist (there are {1} concepts)")]
     UnknownConcept(usize, usize),
-    /// The kind probabilities are negative, not finite or all zero.
+    /// The weights of the sample kinds are negative, not finite or all zero.
     #[error(
-        "kind probabilities must be finite, non-negative and not all zero (drawn {0}, written {1}, mixed {2})"
+        "the weights of drawn, written and mixed samples must be finite, non-negative and not all zero (drawn {0}, written {1}, mixed {2})"
     )]
     Probabilities(f32, f32, f32),
-    /// A probability that must lie in `[0, 1]` does not.
-    #[error("probability {0} must lie in [0, 1]")]
-    Probability(f32),
+    /// The share of mixed samples captioned by their word alone is not in `[0, 1]`.
+    #[error("the share of mixed samples captioned by their word alone must lie in [0, 1], not {0}")]
+    WordOnlyShare(f32),
     /// Mixed samples need a second concept to write on the drawn one.
     #[error("mixed samples need at least two distinct enabled concepts")]
     MixedNeedsTwoConcepts,

@@ -98,7 +98,7 @@ impl Generator {
             ));
         }
         if !(0.0..=1.0).contains(&config.p_word_only) {
-            return Err(SynthError::Probability(config.p_word_only));
+            return Err(SynthError::WordOnlyShare(config.p_word_only));
         }
         let distinct = config.concepts.iter().any(|&c| c != config.concepts[0]);
         if config.p_mixed > 0.0 && !distinct {

@@ -234,7 +234,7 @@ fn invalid_configurations_are_refused() {
             p_word_only: 1.5,
             ..base.clone()
         }),
-        SynthError::Probability(1.5)
+        SynthError::WordOnlyShare(1.5)
     );
     assert_eq!(
         refuse(GeneratorConfig {

@@ -7,7 +7,9 @@ use modalscope_model::bundle::TokenizerFiles;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-use modalscope_synth::{CONCEPTS, Generator, GeneratorConfig, Sample, render_concept, vocabulary};
+use modalscope_synth::{
+    CONCEPTS, Generator, GeneratorConfig, Sample, SynthError, render_concept, vocabulary,
+};
 use modalscope_tokenizer::{ClipTokenizer, train_bpe};
 
 use crate::recipe::{Positives, TrainConfig};
@@ -114,13 +116,14 @@ pub struct TrainingData {
 }
 
 impl TrainingData {
-    /// The data a recipe trains on (its size, mixture and batch), drawn from `seed`.
+    /// The data a recipe trains on (its size, mixture and batch), drawn from `seed`; the
+    /// generator's error where the recipe asks for data it cannot make.
     pub fn new(
         config: &TrainConfig,
         seed: u64,
         tokenizer: ClipTokenizer,
         pre: Preprocessor,
-    ) -> Self {
+    ) -> Result<Self, SynthError> {
         let [p_drawn, p_written, p_mixed] = config.mixture;
         let generator = GeneratorConfig {
             image_size: config.shape.image_size as u32,
@@ -130,13 +133,13 @@ impl TrainingData {
             p_word_only: config.word_only,
             ..GeneratorConfig::default()
         };
-        Self {
-            generator: Generator::new(generator, seed).expect("the mixture was validated"),
+        Ok(Self {
+            generator: Generator::new(generator, seed)?,
             tokenizer,
             pre,
             batch: config.batch,
             positives: config.positives,
-        }
+        })
     }
 
     /// The batch of optimizer step `step`.

@@ -221,18 +221,6 @@ impl<B: AutodiffBackend> Trainer<B> {
                 config.shards, config.batch
             )));
         }
-        let m = config.mixture;
-        if m.iter().any(|p| !(p.is_finite() && *p >= 0.0)) || m.iter().sum::<f32>() <= 0.0 {
-            return Err(TrainError::Recipe(
-                "the data mixture needs non-negative weights that do not all vanish".into(),
-            ));
-        }
-        if !(0.0..=1.0).contains(&config.word_only) {
-            return Err(TrainError::Recipe(format!(
-                "the share of mixtures captioned by their word alone must be between 0 and 1, not {}",
-                config.word_only
-            )));
-        }
         if let SharedConcepts::Partial { weight } = config.shared_concepts
             && !(weight.is_finite() && weight >= 0.0)
         {
@@ -240,14 +228,14 @@ impl<B: AutodiffBackend> Trainer<B> {
                 "a partial match's weight must be a number of at least 0, not {weight}"
             )));
         }
+        // The generator checks the mixture and the word-only share.
+        let data = |seed| {
+            TrainingData::new(&config, seed, tok.clone(), pre.clone())
+                .map_err(|e| TrainError::Recipe(format!("training data: {e}")))
+        };
         Ok(Self {
-            data: TrainingData::new(&config, config.seed, tok.clone(), pre.clone()),
-            heldout_data: TrainingData::new(
-                &config,
-                config.seed ^ HELDOUT_DATA_SEED,
-                tok.clone(),
-                pre,
-            ),
+            data: data(config.seed)?,
+            heldout_data: data(config.seed ^ HELDOUT_DATA_SEED)?,
             model: Some(model),
             optim,
             step: 0,

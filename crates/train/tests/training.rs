@@ -26,6 +26,7 @@ fn training_data(config: &TrainConfig, t: &Trainer<B>) -> TrainingData {
         t.tokenizer().clone(),
         Preprocessor::for_config(t.model().config()),
     )
+    .expect("a recipe the trainer accepted")
 }
 
 fn run(config: TrainConfig) -> Trainer<B> {
@@ -425,6 +426,10 @@ fn mixtures_are_captioned_by_their_word_alone_as_often_as_the_recipe_says() {
     assert_eq!(word_only_share(1.0), 1.0);
     let half = word_only_share(0.5);
     assert!((0.35..0.65).contains(&half), "{half}");
+}
+
+#[test]
+fn recipes_asking_for_data_the_generator_cannot_make_are_refused_with_a_message() {
     for word_only in [-0.1, 1.5, f32::NAN] {
         let err = Trainer::<B>::new(
             TrainConfig {
@@ -436,5 +441,11 @@ fn mixtures_are_captioned_by_their_word_alone_as_often_as_the_recipe_says() {
         .err()
         .expect("a share that is no share");
         assert!(err.to_string().contains("word alone"), "{err}");
+    }
+    for mixture in [[0.0; 3], [0.5, -0.1, 0.5], [0.5, f32::NAN, 0.5]] {
+        let err = Trainer::<B>::new(TrainConfig { mixture, ..tiny(1) }, Default::default())
+            .err()
+            .expect("a mixture with no weight or a bad one");
+        assert!(err.to_string().contains("non-negative"), "{err}");
     }
 }
