@@ -129,18 +129,37 @@ pub fn labelled_images<B: Backend>(
 /// The zero-shot prompts of every concept: [`ZERO_SHOT_TEMPLATES`] × [`CONCEPTS`], encoded by
 /// `tokenizer` (set to the model's context length).
 pub fn class_prompts(tokenizer: &ClipTokenizer) -> ClassPrompts {
-    ClassPrompts {
+    class_prompts_from(tokenizer, ZERO_SHOT_TEMPLATES)
+        .expect("the shared templates name the concept")
+}
+
+/// The zero-shot prompts of every concept from the caller's `templates` (each with `{}` where
+/// the concept's name goes), so a modality can be read with its own wording.
+pub fn class_prompts_from<T: AsRef<str>>(
+    tokenizer: &ClipTokenizer,
+    templates: &[T],
+) -> Result<ClassPrompts> {
+    if templates.is_empty() {
+        return Err(AnalysisError::Input("no prompt template".into()));
+    }
+    if let Some(t) = templates.iter().find(|t| !t.as_ref().contains("{}")) {
+        return Err(AnalysisError::Input(format!(
+            "the prompt `{}` has no `{{}}` where the concept's name goes (e.g. `the word {{}}`)",
+            t.as_ref()
+        )));
+    }
+    Ok(ClassPrompts {
         ids: CONCEPTS
             .iter()
             .map(|name| {
-                let texts: Vec<String> = ZERO_SHOT_TEMPLATES
+                let texts: Vec<String> = templates
                     .iter()
-                    .map(|t| t.replace("{}", name))
+                    .map(|t| t.as_ref().replace("{}", name))
                     .collect();
                 tokenizer.encode_batch_padded(&texts)
             })
             .collect(),
-    }
+    })
 }
 
 /// Attack cases: `per_concept` drawings of every concept, each with another concept's name

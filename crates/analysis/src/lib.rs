@@ -33,5 +33,6 @@ pub use reading::{WordReading, caption_words, rank_words, reading_responses};
 pub use response::{Reduce, unit_responses};
 pub use stats::auroc;
 pub use zeroshot::{
-    ClassPrompts, LabelledImages, class_embeddings, classify, embed_images, predict, similarities,
+    ClassAccuracy, ClassPrompts, Confusion, LabelledImages, ZeroShotReport, class_embeddings,
+    classify, embed_images, predict, similarities, zero_shot_report,
 };

@@ -179,9 +179,110 @@ pub fn ratio(right: usize, total: usize) -> f64 {
     }
 }
 
+/// Zero-shot accuracy of one class, as counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassAccuracy {
+    /// The class.
+    pub class: usize,
+    /// Its images classified as it.
+    pub right: usize,
+    /// Its images.
+    pub total: usize,
+}
+
+/// How often images of one class were classified as another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confusion {
+    /// The class the images show.
+    pub class: usize,
+    /// The class they were taken for.
+    pub predicted: usize,
+    /// How many images.
+    pub count: usize,
+}
+
+/// What zero-shot classification got right and where its errors went: the figures behind a
+/// single accuracy, so one can see which classes a model cannot tell apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZeroShotReport {
+    /// Share of images classified as their own class.
+    pub accuracy: f64,
+    /// Every class with images, worst first (ties in class order).
+    pub classes: Vec<ClassAccuracy>,
+    /// Every (class, taken-for class) pair that occurred, most frequent first (ties in class
+    /// order).
+    pub confusions: Vec<Confusion>,
+}
+
+/// The report of `predicted` classes for images of `labels` (classes `0..classes`).
+pub fn zero_shot_report(predicted: &[usize], labels: &[usize], classes: usize) -> ZeroShotReport {
+    let counts = per_class_counts(predicted, labels, classes);
+    let mut per: Vec<ClassAccuracy> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, total))| *total > 0)
+        .map(|(class, &(right, total))| ClassAccuracy {
+            class,
+            right,
+            total,
+        })
+        .collect();
+    per.sort_by(|a, b| {
+        (a.right * b.total)
+            .cmp(&(b.right * a.total))
+            .then(a.class.cmp(&b.class))
+    });
+    let mut pairs = vec![0usize; classes * classes];
+    for (&p, &l) in predicted.iter().zip(labels) {
+        if p != l && p < classes && l < classes {
+            pairs[l * classes + p] += 1;
+        }
+    }
+    let mut confusions: Vec<Confusion> = pairs
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(i, &count)| Confusion {
+            class: i / classes,
+            predicted: i % classes,
+            count,
+        })
+        .collect();
+    confusions.sort_by_key(|c| std::cmp::Reverse(c.count));
+    let right: usize = per.iter().map(|c| c.right).sum();
+    let total: usize = per.iter().map(|c| c.total).sum();
+    ZeroShotReport {
+        accuracy: ratio(right, total),
+        classes: per,
+        confusions,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_count_each_class_and_each_confusion() {
+        // Class 0: 2 of 2 right; class 1: 1 of 3 (taken for 2 twice); class 2: 0 of 2 (taken
+        // for 1 and 0); class 3 has no images.
+        let labels = [0, 0, 1, 1, 1, 2, 2];
+        let predicted = [0, 0, 2, 1, 2, 1, 0];
+        let r = zero_shot_report(&predicted, &labels, 4);
+        assert_eq!(r.accuracy, 3.0 / 7.0);
+        let per: Vec<_> = r
+            .classes
+            .iter()
+            .map(|c| (c.class, c.right, c.total))
+            .collect();
+        assert_eq!(per, vec![(2, 0, 2), (1, 1, 3), (0, 2, 2)]);
+        let conf: Vec<_> = r
+            .confusions
+            .iter()
+            .map(|c| (c.class, c.predicted, c.count))
+            .collect();
+        assert_eq!(conf, vec![(1, 2, 2), (2, 0, 1), (2, 1, 1)]);
+    }
 
     #[test]
     fn predictions_and_counts() {

@@ -1,5 +1,6 @@
-//! `neurons`, `lesion`, `attack`, `families`, `words`: the multimodal-neuron analyses as tables (or
-//! JSON with `--json`), on the built-in model unless `--model` names another bundle.
+//! `zero-shot`, `neurons`, `lesion`, `attack`, `families`, `words`: the concept study's analyses
+//! as tables (or JSON with `--json`), on the built-in model unless `--model` names another
+//! bundle.
 
 use std::path::PathBuf;
 
@@ -7,8 +8,11 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use modalscope_analysis::Reduce;
 use modalscope_analysis::reading::{RENDERINGS, rank_words, reading_responses};
-use modalscope_cli::study::{BATCH, EVAL_FIRST, PROBE_FIRST, Study, concept_index, parse_units};
+use modalscope_cli::study::{
+    BATCH, EVAL_FIRST, Modality, PROBE_FIRST, Study, concept_index, parse_units,
+};
 use modalscope_model::Lesion;
+use modalscope_synth::ZERO_SHOT_TEMPLATES;
 use serde_json::json;
 
 /// Options every analysis shares.
@@ -44,6 +48,45 @@ impl From<ReduceArg> for Reduce {
             ReduceArg::Max => Reduce::Max,
         }
     }
+}
+
+/// Which held-out images `modalscope zero-shot` classifies.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ModalityArg {
+    /// Drawn concepts.
+    Drawn,
+    /// Written names.
+    Written,
+    /// Drawn, then written.
+    Both,
+}
+
+impl ModalityArg {
+    fn modalities(self) -> Vec<Modality> {
+        match self {
+            Self::Drawn => vec![Modality::Drawn],
+            Self::Written => vec![Modality::Written],
+            Self::Both => Modality::ALL.to_vec(),
+        }
+    }
+}
+
+/// Options of `modalscope zero-shot`.
+#[derive(Args)]
+pub struct ZeroShotArgs {
+    /// Which images: drawn concepts, written names, or both.
+    #[arg(long, value_enum, default_value = "both")]
+    modality: ModalityArg,
+    /// A prompt template with `{}` for the concept's name, e.g. "the word {}"; repeat it to
+    /// average several (default: the shared prompts `{}`, `a {}`, `a drawing of a {}`,
+    /// `the word {}`).
+    #[arg(long = "prompt")]
+    prompts: Vec<String>,
+    /// How many of the most frequent confusions to list per modality.
+    #[arg(long, default_value_t = 10)]
+    confusions: usize,
+    #[command(flatten)]
+    common: Common,
 }
 
 /// Options of `modalscope neurons`.
@@ -152,6 +195,67 @@ fn per_concept(c: &Common) -> Result<usize> {
 
 fn print_json(value: serde_json::Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
+
+/// Runs `modalscope zero-shot`.
+pub fn zero_shot(args: ZeroShotArgs) -> Result<()> {
+    let n = per_concept(&args.common)?;
+    let study = Study::load(&args.common.model)?;
+    let names = study.concepts();
+    let modalities = args.modality.modalities();
+    let reports = modalities
+        .iter()
+        .map(|&m| study.zero_shot(m, n, &args.prompts))
+        .collect::<Result<Vec<_>>>()?;
+    let prompts: Vec<String> = if args.prompts.is_empty() {
+        ZERO_SHOT_TEMPLATES.iter().map(|t| t.to_string()).collect()
+    } else {
+        args.prompts.clone()
+    };
+    if args.common.json {
+        return print_json(json!({
+            "model": args.common.model.display().to_string(),
+            "per_concept": n,
+            "prompts": prompts,
+            "concepts": names,
+            "modalities": modalities.iter().zip(&reports).map(|(m, r)| json!({
+                "modality": m.name(),
+                "report": r,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    let quoted: Vec<String> = prompts.iter().map(|p| format!("`{p}`")).collect();
+    println!(
+        "zero-shot: {n} held-out images per concept, prompts {} (chance {:.1}%)",
+        quoted.join(", "),
+        100.0 / names.len() as f64
+    );
+    for (m, r) in modalities.iter().zip(&reports) {
+        println!(
+            "\n{}: {:.1}%, worst concepts first",
+            m.name(),
+            100.0 * r.accuracy
+        );
+        for c in &r.classes {
+            println!(
+                "{:<10} {:>3}/{:<3} {:>5.1}%",
+                names[c.class],
+                c.right,
+                c.total,
+                100.0 * c.right as f64 / c.total.max(1) as f64
+            );
+        }
+        let shown: Vec<String> = r
+            .confusions
+            .iter()
+            .take(args.confusions)
+            .map(|c| format!("{} -> {} {}", names[c.class], names[c.predicted], c.count))
+            .collect();
+        if !shown.is_empty() {
+            println!("most confused: {}", shown.join(", "));
+        }
+    }
     Ok(())
 }
 

@@ -62,6 +62,9 @@ enum Command {
     },
     /// Train the built-in model (a small CLIP) on procedural image-caption data.
     Train(train::TrainArgs),
+    /// Zero-shot accuracy on held-out drawn and written concepts, per concept, and which
+    /// concepts the model takes for which.
+    ZeroShot(analyze::ZeroShotArgs),
     /// Rank a layer's neurons by multimodality: AUROC for their best concept on drawn and on
     /// written images, and alignment with the text embedding of the concept's name.
     Neurons(analyze::NeuronsArgs),
@@ -120,6 +123,7 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Command::Inspect { file, config } => convert::inspect(&file, config.as_deref()),
         Command::Train(args) => train::run(args),
+        Command::ZeroShot(args) => analyze::zero_shot(args),
         Command::Neurons(args) => analyze::neurons(args),
         Command::Lesion(args) => analyze::lesion(args),
         Command::Attack(args) => analyze::attack(args),

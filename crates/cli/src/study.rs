@@ -1,6 +1,6 @@
-//! The concept study behind `modalscope neurons | lesion | attack | families`: a model, the
-//! 30 procedural concepts drawn and written, zero-shot prompts, and the analyses of
-//! `modalscope-analysis` run on them.
+//! The concept study behind `modalscope zero-shot | neurons | lesion | attack | families`: a
+//! model, the 30 procedural concepts drawn and written, zero-shot prompts, and the analyses
+//! of `modalscope-analysis` run on them.
 //!
 //! Which images probe the model, the prompts and the parsing of concepts and units live in
 //! [`modalscope_analysis::concepts`], shared with the page: concept `c`, image `i` of a set
@@ -14,13 +14,15 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use burn::backend::Flex;
 use burn::tensor::Tensor;
-use modalscope_analysis::concepts::{attack_images, class_prompts, labelled_images};
+use modalscope_analysis::concepts::{
+    attack_images, class_prompts, class_prompts_from, labelled_images,
+};
 use modalscope_analysis::reading::{MAX_WORDS, probe_words};
 use modalscope_analysis::{
     AttackReport, ClassPrompts, Families, LabelledImages, LesionReport, MultimodalNeuron, Probe,
-    Reduce, UnitScore, class_embeddings, concept_profiles, layer_responses, lesion_experiment,
-    multimodal_neurons, neuron_families, rank_units, typographic_attack, unit_means,
-    units_for_concept,
+    Reduce, UnitScore, ZeroShotReport, class_embeddings, classify, concept_profiles,
+    layer_responses, lesion_experiment, multimodal_neurons, neuron_families, rank_units,
+    typographic_attack, unit_means, units_for_concept, zero_shot_report,
 };
 use modalscope_model::{Clip, Lesion, Preprocessor};
 use modalscope_synth::CONCEPTS;
@@ -47,6 +49,8 @@ pub struct Study {
     pub pre: Preprocessor,
     /// The words the rendered-text probe writes (`reading::probe_words`).
     pub words: Vec<String>,
+    /// The model's tokenizer, for prompts of the caller's own wording.
+    pub tokenizer: ClipTokenizer,
 }
 
 impl Study {
@@ -85,6 +89,7 @@ impl Study {
             prompts,
             pre,
             words,
+            tokenizer,
         })
     }
 
@@ -258,6 +263,26 @@ impl Study {
             lesions,
             BATCH,
         )?)
+    }
+
+    /// Zero-shot classification of `per_concept` held-out images of every concept in one
+    /// modality (the set the training's evaluation and tests use), against the shared prompts
+    /// or `templates`.
+    pub fn zero_shot(
+        &self,
+        modality: Modality,
+        per_concept: usize,
+        templates: &[String],
+    ) -> Result<ZeroShotReport> {
+        let prompts = if templates.is_empty() {
+            self.prompts.clone()
+        } else {
+            class_prompts_from(&self.tokenizer, templates)?
+        };
+        let classes = class_embeddings(&self.clip, &prompts, &[])?;
+        let set = self.images(modality, per_concept, PROBE_FIRST);
+        let predicted = classify(&self.clip, &set.images, classes, &[], BATCH)?;
+        Ok(zero_shot_report(&predicted, &set.labels, CONCEPTS.len()))
     }
 
     /// Typographic attacks on `per_concept` evaluation drawings of every concept.

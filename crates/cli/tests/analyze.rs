@@ -197,3 +197,99 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("4 families"), "{stdout}");
 }
+
+#[test]
+fn zero_shot_reports_every_concept_and_where_the_errors_go() {
+    let m = builtin();
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["zero-shot", "--model", &m, "--per-concept", "4", "--json"];
+        args.extend_from_slice(extra);
+        let (ok, stdout, stderr) = modalscope(&args);
+        assert!(ok, "{args:?}: {stderr}");
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let accuracy = |v: &serde_json::Value, i: usize| {
+        v["modalities"][i]["report"]["accuracy"].as_f64().unwrap()
+    };
+
+    let shared = json(&[]);
+    assert_eq!(shared["prompts"].as_array().unwrap().len(), 4);
+    for (i, modality) in ["drawn", "written"].into_iter().enumerate() {
+        let entry = &shared["modalities"][i];
+        assert_eq!(entry["modality"], modality);
+        let r = &entry["report"];
+        let classes = r["classes"].as_array().unwrap();
+        assert_eq!(classes.len(), 30, "every concept has images");
+        let share = |c: &serde_json::Value| {
+            assert_eq!(c["total"], 4);
+            c["right"].as_f64().unwrap() / 4.0
+        };
+        assert!(
+            classes.windows(2).all(|w| share(&w[0]) <= share(&w[1])),
+            "worst concepts first"
+        );
+        let right: u64 = classes.iter().map(|c| c["right"].as_u64().unwrap()).sum();
+        assert_eq!(accuracy(&shared, i), right as f64 / 120.0);
+        // Every error is one confusion, counted once, most frequent first.
+        let confusions = r["confusions"].as_array().unwrap();
+        let counts: Vec<u64> = confusions
+            .iter()
+            .map(|c| c["count"].as_u64().unwrap())
+            .collect();
+        assert_eq!(counts.iter().sum::<u64>(), 120 - right);
+        assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+        assert!(confusions.iter().all(|c| c["class"] != c["predicted"]));
+    }
+
+    // The training's own evaluation, a separate implementation, on the same held-out images
+    // and prompts (within one image of 120 for float ties).
+    let bytes = std::fs::read(&m).unwrap();
+    let (clip, files) =
+        modalscope_model::Clip::<burn::backend::Flex>::from_bundle(&bytes, &Default::default())
+            .unwrap();
+    let tok = modalscope_train::tokenizer(&files.unwrap(), clip.config().text.context_length);
+    let (drawn, written) = modalscope_train::zero_shot(&clip, &tok, 4);
+    assert!(
+        (accuracy(&shared, 0) - drawn).abs() <= 1.0 / 120.0 + 1e-9,
+        "{drawn}"
+    );
+    assert!(
+        (accuracy(&shared, 1) - written).abs() <= 1.0 / 120.0 + 1e-9,
+        "{written}"
+    );
+
+    // --prompt is what the text tower reads: the built-in model reads a written name far better
+    // as "the word {}" than as "a drawing of a {}".
+    let word = json(&["--modality", "written", "--prompt", "the word {}"]);
+    let drawing = json(&["--modality", "written", "--prompt", "a drawing of a {}"]);
+    assert_eq!(word["modalities"].as_array().unwrap().len(), 1);
+    assert_eq!(word["prompts"], serde_json::json!(["the word {}"]));
+    assert!(
+        accuracy(&word, 0) > accuracy(&drawing, 0) + 0.15,
+        "{} / {}",
+        accuracy(&word, 0),
+        accuracy(&drawing, 0)
+    );
+
+    let (ok, table, stderr) = modalscope(&[
+        "zero-shot",
+        "--model",
+        &m,
+        "--per-concept",
+        "2",
+        "--confusions",
+        "3",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        table.contains("\ndrawn: ") && table.contains("\nwritten: "),
+        "{table}"
+    );
+    assert_eq!(table.matches("most confused: ").count(), 2, "{table}");
+    assert!(table.lines().any(|l| l.starts_with("mushroom ")), "{table}");
+
+    let e = error_of(&["zero-shot", "--model", &m, "--prompt", "the word"]);
+    assert!(e.contains("has no `{}`"), "{e}");
+    let e = error_of(&["zero-shot", "--model", &m, "--per-concept", "0"]);
+    assert!(e.contains("--per-concept must be at least 1"), "{e}");
+}
