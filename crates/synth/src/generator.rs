@@ -22,6 +22,8 @@ pub struct GeneratorConfig {
     pub p_mixed: f32,
     /// Probability that a mixed sample's caption mentions only the written word.
     pub p_word_only: f32,
+    /// Probability that a written sample's word is set in big letters (the rest small).
+    pub p_big_words: f32,
     /// The enabled concept ids (indices into [`CONCEPTS`]); samples draw and write only these.
     pub concepts: Vec<usize>,
 }
@@ -35,6 +37,7 @@ impl Default for GeneratorConfig {
             p_written: 0.35,
             p_mixed: 0.2,
             p_word_only: 0.5,
+            p_big_words: 0.5,
             concepts: (0..CONCEPTS.len()).collect(),
         }
     }
@@ -100,6 +103,9 @@ impl Generator {
         if !(0.0..=1.0).contains(&config.p_word_only) {
             return Err(SynthError::WordOnlyShare(config.p_word_only));
         }
+        if !(0.0..=1.0).contains(&config.p_big_words) {
+            return Err(SynthError::BigWordsShare(config.p_big_words));
+        }
         let distinct = config.concepts.iter().any(|&c| c != config.concepts[0]);
         if config.p_mixed > 0.0 && !distinct {
             return Err(SynthError::MixedNeedsTwoConcepts);
@@ -140,7 +146,7 @@ impl Generator {
                 (scene, caption, Some(concept), None)
             }
             SampleKind::Written => {
-                let scene = Scene::sample_written(&mut rng, CONCEPTS[concept]);
+                let scene = Scene::sample_written(&mut rng, CONCEPTS[concept], c.p_big_words);
                 let lettering = scene.lettering.clone().expect("a written scene has a word");
                 let caption = describe_written(&mut rng, &scene, &lettering);
                 caption_names_drawing = false;

@@ -64,7 +64,7 @@ impl Scene {
 
     /// The word `word` written at random (colour, size, position, case, typeface) by `seed`.
     pub fn written(word: &str, seed: u64) -> Scene {
-        Self::sample_written(&mut Rng::new(seed), word)
+        Self::sample_written(&mut Rng::new(seed), word, 0.5)
     }
 
     /// A random drawing of `concept` with `word` written over it: a typographic attack.
@@ -101,12 +101,19 @@ impl Scene {
         }
     }
 
-    /// A random written scene of `word`; some words sit on a label.
-    pub(crate) fn sample_written(rng: &mut Rng, word: &str) -> Scene {
+    /// A random written scene of `word`, in big letters with probability `p_big`; some words
+    /// sit on a label.
+    pub(crate) fn sample_written(rng: &mut Rng, word: &str, p_big: f32) -> Scene {
         let colour = rng.pick(&Colour::ALL);
         let ink = jitter(rng, colour.rgb(), 10);
         let background = backdrop(rng, &[to_unit(ink)]);
-        let size = rng.pick(&Size::ALL);
+        // The upper `p_big` of the unit interval: at 0.5 the very choice `pick(&Size::ALL)`
+        // made from the same draw, so the default data is unchanged.
+        let size = if rng.unit() >= 1.0 - p_big {
+            Size::Big
+        } else {
+            Size::Small
+        };
         let height = match size {
             Size::Small => rng.range(0.16, 0.21),
             Size::Big => rng.range(0.26, 0.36),

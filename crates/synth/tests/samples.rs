@@ -2,7 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use modalscope_synth::{CONCEPTS, Generator, GeneratorConfig, SampleKind, SynthError, vocabulary};
+use modalscope_synth::{
+    CONCEPTS, Generator, GeneratorConfig, SampleKind, Size, SynthError, vocabulary,
+};
 
 fn generator(seed: u64) -> Generator {
     Generator::new(GeneratorConfig::default(), seed).unwrap()
@@ -238,6 +240,13 @@ fn invalid_configurations_are_refused() {
     );
     assert_eq!(
         refuse(GeneratorConfig {
+            p_big_words: -0.5,
+            ..base.clone()
+        }),
+        SynthError::BigWordsShare(-0.5)
+    );
+    assert_eq!(
+        refuse(GeneratorConfig {
             concepts: vec![2, 2],
             ..base.clone()
         }),
@@ -254,4 +263,36 @@ fn invalid_configurations_are_refused() {
         )
         .is_ok()
     );
+}
+
+#[test]
+fn the_share_of_written_words_in_big_letters_follows_the_configuration() {
+    let n = 600;
+    let sizes = |p_big_words: f32| -> Vec<Option<Size>> {
+        let config = GeneratorConfig {
+            p_drawn: 0.0,
+            p_written: 1.0,
+            p_mixed: 0.0,
+            p_big_words,
+            ..GeneratorConfig::default()
+        };
+        let g = Generator::new(config, 5).unwrap();
+        (0..n)
+            .map(|i| g.sample(i).scene.lettering.map(|l| l.size))
+            .collect()
+    };
+    let (none, half, most, all) = (sizes(0.0), sizes(0.5), sizes(0.8), sizes(1.0));
+    assert!(none.iter().all(|s| *s == Some(Size::Small)));
+    // Words asked for in big letters stay big unless they must shrink to fit (long names).
+    let fits: Vec<usize> = (0..n as usize)
+        .filter(|&i| all[i] == Some(Size::Big))
+        .collect();
+    assert!(fits.len() > n as usize / 2, "{} of {n} fit", fits.len());
+    let share = |v: &[Option<Size>]| {
+        fits.iter().filter(|&&i| v[i] == Some(Size::Big)).count() as f64 / fits.len() as f64
+    };
+    assert!((0.42..0.58).contains(&share(&half)), "{}", share(&half));
+    assert!((0.72..0.88).contains(&share(&most)), "{}", share(&most));
+    // One draw decides: a word in big letters at a lower share is big at any higher one.
+    assert!((0..n as usize).all(|i| half[i] != Some(Size::Big) || most[i] == Some(Size::Big)));
 }

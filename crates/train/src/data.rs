@@ -131,6 +131,7 @@ impl TrainingData {
             p_written,
             p_mixed,
             p_word_only: config.word_only,
+            p_big_words: config.big_words,
             ..GeneratorConfig::default()
         };
         Ok(Self {

@@ -65,6 +65,10 @@ pub struct TrainConfig {
     /// habit behind CLIP's typographic attacks. The rest name both.
     #[serde(default = "default_word_only")]
     pub word_only: f32,
+    /// Share of written samples whose word is set in big letters (the rest small): short
+    /// names, which the model reads worst, are read far better big.
+    #[serde(default = "default_big_words")]
+    pub big_words: f32,
     /// Gradients are rescaled to at most this global L2 norm (0: no clipping).
     #[serde(default)]
     pub clip_grad_norm: f32,
@@ -92,6 +96,11 @@ pub struct TrainConfig {
 /// The generator's own share, so that recipes without the field train as before.
 fn default_word_only() -> f32 {
     modalscope_synth::GeneratorConfig::default().p_word_only
+}
+
+/// The generator's own share, so that recipes without the field train as before.
+fn default_big_words() -> f32 {
+    modalscope_synth::GeneratorConfig::default().p_big_words
 }
 
 fn one_shard() -> usize {
@@ -170,6 +179,7 @@ impl TrainConfig {
             checkpoint_every: 400,
             mixture: default_mixture(),
             word_only: default_word_only(),
+            big_words: default_big_words(),
             clip_grad_norm: 1.0,
             positives: Positives::Content,
             decay_matrices_only: false,
@@ -205,6 +215,7 @@ impl TrainConfig {
             checkpoint_every: 0,
             mixture: default_mixture(),
             word_only: default_word_only(),
+            big_words: default_big_words(),
             clip_grad_norm: 1.0,
             positives: Positives::Caption,
             decay_matrices_only: false,

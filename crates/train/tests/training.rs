@@ -429,6 +429,53 @@ fn mixtures_are_captioned_by_their_word_alone_as_often_as_the_recipe_says() {
 }
 
 #[test]
+fn the_recipe_sets_how_many_written_words_are_in_big_letters() {
+    let t = Trainer::<B>::new(tiny(1), Default::default()).unwrap();
+    let batch = |big_words: f32| {
+        let config = TrainConfig {
+            big_words,
+            batch: 64,
+            ..tiny(1)
+        };
+        training_data(&config, &t).batch::<B>(0, &Default::default())
+    };
+    let (small, big) = (batch(0.0), batch(1.0));
+    assert_eq!(small.contents, big.contents);
+    let row = |b: &modalscope_train::data::Batch<B>, i: usize| {
+        b.images
+            .clone()
+            .narrow(0, i, 1)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()
+    };
+    let (mut drawn, mut changed, mut written) = (0, 0, 0);
+    for (i, c) in small.contents.iter().enumerate() {
+        match (c.image[0] != 0, c.image[1] != 0) {
+            // Drawings alone do not depend on the share.
+            (true, false) => {
+                drawn += 1;
+                assert_eq!(row(&small, i), row(&big, i));
+            }
+            (false, true) => {
+                written += 1;
+                changed += usize::from(row(&small, i) != row(&big, i));
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        drawn > 10 && written > 10,
+        "{drawn} drawn, {written} written"
+    );
+    // Most words are drawn big at share 1 and small at 0 (long names shrink to fit either way).
+    assert!(
+        changed * 2 > written,
+        "{changed} of {written} written images changed"
+    );
+}
+
+#[test]
 fn recipes_asking_for_data_the_generator_cannot_make_are_refused_with_a_message() {
     for word_only in [-0.1, 1.5, f32::NAN] {
         let err = Trainer::<B>::new(
@@ -441,6 +488,18 @@ fn recipes_asking_for_data_the_generator_cannot_make_are_refused_with_a_message(
         .err()
         .expect("a share that is no share");
         assert!(err.to_string().contains("word alone"), "{err}");
+    }
+    for big_words in [-0.1, 1.5, f32::NAN] {
+        let err = Trainer::<B>::new(
+            TrainConfig {
+                big_words,
+                ..tiny(1)
+            },
+            Default::default(),
+        )
+        .err()
+        .expect("a share that is no share");
+        assert!(err.to_string().contains("big letters"), "{err}");
     }
     for mixture in [[0.0; 3], [0.5, -0.1, 0.5], [0.5, f32::NAN, 0.5]] {
         let err = Trainer::<B>::new(TrainConfig { mixture, ..tiny(1) }, Default::default())
