@@ -204,10 +204,7 @@ pub fn zero_shot(args: ZeroShotArgs) -> Result<()> {
     let study = Study::load(&args.common.model)?;
     let names = study.concepts();
     let modalities = args.modality.modalities();
-    let reports = modalities
-        .iter()
-        .map(|&m| study.zero_shot(m, n, &args.prompts))
-        .collect::<Result<Vec<_>>>()?;
+    let reports = study.zero_shot(&modalities, n, &args.prompts)?;
     let prompts: Vec<String> = if args.prompts.is_empty() {
         ZERO_SHOT_TEMPLATES.iter().map(|t| t.to_string()).collect()
     } else {

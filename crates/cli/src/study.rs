@@ -265,24 +265,29 @@ impl Study {
         )?)
     }
 
-    /// Zero-shot classification of `per_concept` held-out images of every concept in one
-    /// modality (the set the training's evaluation and tests use), against the shared prompts
-    /// or `templates`.
+    /// Zero-shot classification of `per_concept` held-out images of every concept in each of
+    /// `modalities` (the set the training's evaluation and tests use), against the shared
+    /// prompts or `templates`: one report per modality.
     pub fn zero_shot(
         &self,
-        modality: Modality,
+        modalities: &[Modality],
         per_concept: usize,
         templates: &[String],
-    ) -> Result<ZeroShotReport> {
+    ) -> Result<Vec<ZeroShotReport>> {
         let prompts = if templates.is_empty() {
             self.prompts.clone()
         } else {
             class_prompts_from(&self.tokenizer, templates)?
         };
         let classes = class_embeddings(&self.clip, &prompts, &[])?;
-        let set = self.images(modality, per_concept, PROBE_FIRST);
-        let predicted = classify(&self.clip, &set.images, classes, &[], BATCH)?;
-        Ok(zero_shot_report(&predicted, &set.labels, CONCEPTS.len()))
+        modalities
+            .iter()
+            .map(|&m| {
+                let set = self.images(m, per_concept, PROBE_FIRST);
+                let predicted = classify(&self.clip, &set.images, classes.clone(), &[], BATCH)?;
+                Ok(zero_shot_report(&predicted, &set.labels, CONCEPTS.len()))
+            })
+            .collect()
     }
 
     /// Typographic attacks on `per_concept` evaluation drawings of every concept.
