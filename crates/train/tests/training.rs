@@ -477,34 +477,26 @@ fn the_recipe_sets_how_many_written_words_are_in_big_letters() {
 
 #[test]
 fn recipes_asking_for_data_the_generator_cannot_make_are_refused_with_a_message() {
-    for word_only in [-0.1, 1.5, f32::NAN] {
-        let err = Trainer::<B>::new(
-            TrainConfig {
-                word_only,
-                ..tiny(1)
-            },
-            Default::default(),
-        )
-        .err()
-        .expect("a share that is no share");
-        assert!(err.to_string().contains("word alone"), "{err}");
-    }
-    for big_words in [-0.1, 1.5, f32::NAN] {
-        let err = Trainer::<B>::new(
-            TrainConfig {
-                big_words,
-                ..tiny(1)
-            },
-            Default::default(),
-        )
-        .err()
-        .expect("a share that is no share");
-        assert!(err.to_string().contains("big letters"), "{err}");
+    let refusal = |config: TrainConfig| {
+        Trainer::<B>::new(config, Default::default())
+            .err()
+            .expect("a recipe the generator cannot follow")
+            .to_string()
+    };
+    for share in [-0.1, 1.5, f32::NAN] {
+        let e = refusal(TrainConfig {
+            word_only: share,
+            ..tiny(1)
+        });
+        assert!(e.contains("word alone"), "{e}");
+        let e = refusal(TrainConfig {
+            big_words: share,
+            ..tiny(1)
+        });
+        assert!(e.contains("big letters"), "{e}");
     }
     for mixture in [[0.0; 3], [0.5, -0.1, 0.5], [0.5, f32::NAN, 0.5]] {
-        let err = Trainer::<B>::new(TrainConfig { mixture, ..tiny(1) }, Default::default())
-            .err()
-            .expect("a mixture with no weight or a bad one");
-        assert!(err.to_string().contains("non-negative"), "{err}");
+        let e = refusal(TrainConfig { mixture, ..tiny(1) });
+        assert!(e.contains("non-negative"), "{e}");
     }
 }
