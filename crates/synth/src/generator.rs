@@ -37,7 +37,7 @@ impl Default for GeneratorConfig {
             p_written: 0.35,
             p_mixed: 0.2,
             p_word_only: 0.5,
-            p_big_words: 0.5,
+            p_big_words: crate::scene::EVEN_BIG_WORDS,
             concepts: (0..CONCEPTS.len()).collect(),
         }
     }

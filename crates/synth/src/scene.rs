@@ -51,6 +51,8 @@ pub struct Scene {
 
 /// The contrast ratio every figure and word keeps against what lies beneath it.
 const MIN_CONTRAST: f32 = 2.6;
+/// Share of written words in big letters in held-out scenes and, by default, in training.
+pub(crate) const EVEN_BIG_WORDS: f32 = 0.5;
 /// Cap height (fraction of the image) from which letters count as big.
 const BIG_LETTERS: f32 = 0.21;
 /// Side of the square image that scenes are fitted in (fitting is scale-free above a few pixels).
@@ -64,7 +66,7 @@ impl Scene {
 
     /// The word `word` written at random (colour, size, position, case, typeface) by `seed`.
     pub fn written(word: &str, seed: u64) -> Scene {
-        Self::sample_written(&mut Rng::new(seed), word, 0.5)
+        Self::sample_written(&mut Rng::new(seed), word, EVEN_BIG_WORDS)
     }
 
     /// A random drawing of `concept` with `word` written over it: a typographic attack.
