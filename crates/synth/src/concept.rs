@@ -10,6 +10,18 @@ pub const CONCEPTS: &[&str] = &[
 /// The name the built-in model (trained on these concepts) goes by in links and bundles.
 pub const BUILTIN_MODEL: &str = "modalscope-synth";
 
+/// Names of at most this many letters count as short (sun, cup, bell...): the ones the model
+/// reads worst, told apart mostly by their length.
+pub const SHORT_NAME: usize = 4;
+
+/// Whether concept `c`'s name is short.
+///
+/// # Panics
+/// If `c` is not an index into [`CONCEPTS`].
+pub fn is_short(c: usize) -> bool {
+    CONCEPTS[c].len() <= SHORT_NAME
+}
+
 /// The class id of a concept name, if it is one.
 pub fn concept_id(name: &str) -> Option<usize> {
     CONCEPTS.iter().position(|c| *c == name)

@@ -23,6 +23,9 @@ pub enum SynthError {
     /// The share of written samples in big letters is not in `[0, 1]`.
     #[error("the share of written samples in big letters must lie in [0, 1], not {0}")]
     BigWordsShare(f32),
+    /// The weight of short names is not a positive finite number.
+    #[error("the weight of short names must be a positive finite number, not {0}")]
+    ShortWordsWeight(f32),
     /// Mixed samples need a second concept to write on the drawn one.
     #[error("mixed samples need at least two distinct enabled concepts")]
     MixedNeedsTwoConcepts,

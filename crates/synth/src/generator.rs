@@ -3,7 +3,7 @@
 use image::RgbImage;
 
 use crate::caption::{describe_drawn, describe_mixed, describe_written};
-use crate::concept::CONCEPTS;
+use crate::concept::{CONCEPTS, is_short};
 use crate::error::SynthError;
 use crate::rng::Rng;
 use crate::scene::Scene;
@@ -24,6 +24,9 @@ pub struct GeneratorConfig {
     pub p_word_only: f32,
     /// Probability that a written sample's word is set in big letters (the rest small).
     pub p_big_words: f32,
+    /// Weight of a short name (at most [`crate::SHORT_NAME`] letters) against a longer one's 1 when
+    /// picking the word of a written or mixed sample: short names are the ones read worst.
+    pub short_words: f32,
     /// The enabled concept ids (indices into [`CONCEPTS`]); samples draw and write only these.
     pub concepts: Vec<usize>,
 }
@@ -38,6 +41,7 @@ impl Default for GeneratorConfig {
             p_mixed: 0.2,
             p_word_only: 0.5,
             p_big_words: crate::scene::EVEN_BIG_WORDS,
+            short_words: 1.0,
             concepts: (0..CONCEPTS.len()).collect(),
         }
     }
@@ -106,6 +110,9 @@ impl Generator {
         if !(0.0..=1.0).contains(&config.p_big_words) {
             return Err(SynthError::BigWordsShare(config.p_big_words));
         }
+        if !(config.short_words.is_finite() && config.short_words > 0.0) {
+            return Err(SynthError::ShortWordsWeight(config.short_words));
+        }
         let distinct = config.concepts.iter().any(|&c| c != config.concepts[0]);
         if config.p_mixed > 0.0 && !distinct {
             return Err(SynthError::MixedNeedsTwoConcepts);
@@ -136,7 +143,11 @@ impl Generator {
         } else {
             SampleKind::Mixed
         };
-        let concept = rng.pick(&c.concepts);
+        let concept = if kind == SampleKind::Written {
+            self.pick_word(&mut rng, &c.concepts)
+        } else {
+            rng.pick(&c.concepts)
+        };
         let mut caption_names_drawing = true;
         let (scene, caption, drawn, written) = match kind {
             SampleKind::Drawn => {
@@ -154,7 +165,7 @@ impl Generator {
             }
             SampleKind::Mixed => {
                 let word = loop {
-                    let other = rng.pick(&c.concepts);
+                    let other = self.pick_word(&mut rng, &c.concepts);
                     if other != concept {
                         break other;
                     }
@@ -181,6 +192,25 @@ impl Generator {
             scene,
             caption_names_drawing,
         }
+    }
+
+    /// A concept whose name is to be written, short names weighted by `short_words`; at weight
+    /// 1 the very draw of a uniform pick, so default data stays as it was.
+    fn pick_word(&self, rng: &mut Rng, concepts: &[usize]) -> usize {
+        let short = self.config.short_words;
+        if short == 1.0 {
+            return rng.pick(concepts);
+        }
+        let weight = |c: usize| if is_short(c) { short } else { 1.0 };
+        let total: f32 = concepts.iter().map(|&c| weight(c)).sum();
+        let mut u = rng.unit() * total;
+        for &c in concepts {
+            u -= weight(c);
+            if u < 0.0 {
+                return c;
+            }
+        }
+        *concepts.last().expect("at least one concept")
     }
 
     /// Samples `start .. start + count`, in order.

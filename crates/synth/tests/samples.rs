@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 
 use modalscope_synth::{
-    CONCEPTS, Generator, GeneratorConfig, SampleKind, Size, SynthError, vocabulary,
+    CONCEPTS, Generator, GeneratorConfig, SHORT_NAME, SampleKind, Size, SynthError, is_short,
+    vocabulary,
 };
 
 fn generator(seed: u64) -> Generator {
@@ -245,6 +246,15 @@ fn invalid_configurations_are_refused() {
         }),
         SynthError::BigWordsShare(-0.5)
     );
+    for weight in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+        assert!(matches!(
+            refuse(GeneratorConfig {
+                short_words: weight,
+                ..base.clone()
+            }),
+            SynthError::ShortWordsWeight(_)
+        ));
+    }
     assert_eq!(
         refuse(GeneratorConfig {
             concepts: vec![2, 2],
@@ -295,4 +305,59 @@ fn the_share_of_written_words_in_big_letters_follows_the_configuration() {
     assert!((0.72..0.88).contains(&share(&most)), "{}", share(&most));
     // One draw decides: a word in big letters at a lower share is big at any higher one.
     assert!((0..n as usize).all(|i| half[i] != Some(Size::Big) || most[i] == Some(Size::Big)));
+}
+
+#[test]
+fn short_names_are_written_as_often_as_their_weight_asks_and_drawings_do_not_change() {
+    let n = 3000;
+    let shorts = CONCEPTS.iter().filter(|c| c.len() <= SHORT_NAME).count() as f64;
+    let longs = CONCEPTS.len() as f64 - shorts;
+    assert!(
+        shorts >= 5.0 && longs >= 5.0,
+        "{shorts} short, {longs} long names"
+    );
+    let run = |short_words: f32| {
+        let config = GeneratorConfig {
+            short_words,
+            ..GeneratorConfig::default()
+        };
+        let g = Generator::new(config, 11).unwrap();
+        (0..n).map(|i| g.sample(i)).collect::<Vec<_>>()
+    };
+    let (even, triple, default) = (run(1.0), run(3.0), generator(11).batch(0, n as usize));
+    // Weight 1 is the default, sample for sample.
+    assert_eq!(even, default);
+    let share = |samples: &[modalscope_synth::Sample], kind: SampleKind| {
+        let words: Vec<usize> = samples
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.written.expect("a written word"))
+            .collect();
+        words.iter().filter(|&&c| is_short(c)).count() as f64 / words.len() as f64
+    };
+    let expected = |w: f64| w * shorts / (w * shorts + longs);
+    for kind in [SampleKind::Written, SampleKind::Mixed] {
+        let (at1, at3) = (share(&even, kind), share(&triple, kind));
+        assert!((at1 - expected(1.0)).abs() < 0.06, "{kind:?}: {at1}");
+        assert!((at3 - expected(3.0)).abs() < 0.06, "{kind:?}: {at3}");
+    }
+    // Drawings alone are the same samples whatever the weight of short names.
+    for (a, b) in even.iter().zip(&triple) {
+        if a.kind == SampleKind::Drawn {
+            assert_eq!(a, b);
+        }
+    }
+    // The mixed samples' drawn concept is not weighted: about as many short as at weight 1.
+    let drawn_short = |samples: &[modalscope_synth::Sample]| {
+        let mixed: Vec<_> = samples
+            .iter()
+            .filter(|s| s.kind == SampleKind::Mixed)
+            .collect();
+        mixed.iter().filter(|s| is_short(s.drawn.unwrap())).count() as f64 / mixed.len() as f64
+    };
+    assert!(
+        (drawn_short(&triple) - expected(1.0)).abs() < 0.08,
+        "{}",
+        drawn_short(&triple)
+    );
 }

@@ -132,6 +132,7 @@ impl TrainingData {
             p_mixed,
             p_word_only: config.word_only,
             p_big_words: config.big_words,
+            short_words: config.short_words,
             ..GeneratorConfig::default()
         };
         Ok(Self {

@@ -69,6 +69,11 @@ pub struct TrainConfig {
     /// names, which the model reads worst, are read far better big.
     #[serde(default = "default_big_words")]
     pub big_words: f32,
+    /// Weight of short names (sun, cup, bell: four letters or fewer) against longer ones' 1
+    /// when picking the word of a written or mixed sample: the model tells short names apart
+    /// worst, mostly by their length, so they may be written more often.
+    #[serde(default = "default_short_words")]
+    pub short_words: f32,
     /// Gradients are rescaled to at most this global L2 norm (0: no clipping).
     #[serde(default)]
     pub clip_grad_norm: f32,
@@ -101,6 +106,11 @@ fn default_word_only() -> f32 {
 /// The generator's own share, so that recipes without the field train as before.
 fn default_big_words() -> f32 {
     modalscope_synth::GeneratorConfig::default().p_big_words
+}
+
+/// The generator's own weight, so that recipes without the field train as before.
+fn default_short_words() -> f32 {
+    modalscope_synth::GeneratorConfig::default().short_words
 }
 
 fn one_shard() -> usize {
@@ -180,6 +190,7 @@ impl TrainConfig {
             mixture: default_mixture(),
             word_only: default_word_only(),
             big_words: default_big_words(),
+            short_words: default_short_words(),
             clip_grad_norm: 1.0,
             positives: Positives::Content,
             decay_matrices_only: false,
@@ -216,6 +227,7 @@ impl TrainConfig {
             mixture: default_mixture(),
             word_only: default_word_only(),
             big_words: default_big_words(),
+            short_words: default_short_words(),
             clip_grad_norm: 1.0,
             positives: Positives::Caption,
             decay_matrices_only: false,

@@ -495,6 +495,13 @@ fn recipes_asking_for_data_the_generator_cannot_make_are_refused_with_a_message(
         });
         assert!(e.contains("big letters"), "{e}");
     }
+    for weight in [0.0, -2.0, f32::NAN] {
+        let e = refusal(TrainConfig {
+            short_words: weight,
+            ..tiny(1)
+        });
+        assert!(e.contains("short names"), "{e}");
+    }
     for mixture in [[0.0; 3], [0.5, -0.1, 0.5], [0.5, f32::NAN, 0.5]] {
         let e = refusal(TrainConfig { mixture, ..tiny(1) });
         assert!(e.contains("non-negative"), "{e}");
