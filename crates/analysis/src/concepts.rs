@@ -14,7 +14,7 @@ use burn::tensor::backend::Backend;
 use image::RgbImage;
 use modalscope_model::Preprocessor;
 use modalscope_synth::{
-    CONCEPTS, HELDOUT_SEED, Modality, ZERO_SHOT_TEMPLATES, render_concept, render_drawn,
+    CONCEPTS, HELDOUT_SEED, Modality, Scene, ZERO_SHOT_TEMPLATES, render_concept, render_drawn,
     render_mixed,
 };
 use modalscope_tokenizer::ClipTokenizer;
@@ -181,8 +181,13 @@ pub fn attack_cases(per_concept: usize, word: Option<usize>) -> Vec<AttackCase> 
 }
 
 /// The images of attack cases, from the evaluation seeds: for each case its clean drawing
-/// and the same scene with the written concept's name on it (`size` pixels square).
-pub fn attack_images(cases: &[AttackCase], size: u32) -> (Vec<RgbImage>, Vec<RgbImage>) {
+/// and the same scene with the written concept's name on it (`size` pixels square), in
+/// letters `height` of the side high where given (else as in the training's mixtures).
+pub fn attack_images(
+    cases: &[AttackCase],
+    size: u32,
+    height: Option<f32>,
+) -> (Vec<RgbImage>, Vec<RgbImage>) {
     let mut clean = Vec::with_capacity(cases.len());
     let mut attacked = Vec::with_capacity(cases.len());
     let mut index = vec![0usize; CONCEPTS.len()];
@@ -191,7 +196,11 @@ pub fn attack_images(cases: &[AttackCase], size: u32) -> (Vec<RgbImage>, Vec<Rgb
         index[case.concept] += 1;
         let s = seed(case.concept, EVAL_FIRST, i);
         clean.push(render_drawn(case.concept, size, s));
-        attacked.push(render_mixed(case.concept, CONCEPTS[case.written], size, s));
+        let word = CONCEPTS[case.written];
+        attacked.push(match height {
+            Some(h) => Scene::mixed_with_height(case.concept, word, s, h).render(size),
+            None => render_mixed(case.concept, word, size, s),
+        });
     }
     (clean, attacked)
 }
@@ -253,8 +262,12 @@ mod tests {
             images[5]
         );
         let cases = attack_cases(2, Some(0));
-        let (clean, attacked) = attack_images(&cases, 24);
+        let (clean, attacked) = attack_images(&cases, 24, None);
         assert_eq!((clean.len(), attacked.len()), (cases.len(), cases.len()));
         assert_ne!(clean[0], attacked[0]);
+        // A letter height changes the words only: the same clean drawings, other attacks.
+        let (clean_big, attacked_big) = attack_images(&cases, 24, Some(0.35));
+        assert_eq!(clean, clean_big);
+        assert_ne!(attacked, attacked_big);
     }
 }

@@ -290,10 +290,16 @@ impl Study {
             .collect()
     }
 
-    /// Typographic attacks on `per_concept` evaluation drawings of every concept.
-    pub fn attack(&self, per_concept: usize, word: Option<usize>) -> Result<AttackReport> {
+    /// Typographic attacks on `per_concept` evaluation drawings of every concept, the word in
+    /// letters `height` of the image side high where given (else as in the training data).
+    pub fn attack(
+        &self,
+        per_concept: usize,
+        word: Option<usize>,
+        height: Option<f32>,
+    ) -> Result<AttackReport> {
         let cases = attack_cases(per_concept, word);
-        let (clean, attacked) = attack_images(&cases, self.pre.size as u32);
+        let (clean, attacked) = attack_images(&cases, self.pre.size as u32, height);
         let device = self.clip.device();
         let clean = LabelledImages {
             images: self.pre.batch(&clean, &device),

@@ -82,6 +82,10 @@ fn bad_requests_fail_with_a_message_not_a_panic() {
     assert!(e.contains("`pizza` is not a concept"), "{e}");
     let e = error_of(&["attack", "--model", &m, "--word", "pizza"]);
     assert!(e.contains("`pizza` is not a concept"), "{e}");
+    for bad in ["0", "0.9", "NaN"] {
+        let e = error_of(&["attack", "--model", &m, "--letter-height", bad]);
+        assert!(e.contains("--letter-height must lie in"), "{bad}: {e}");
+    }
     let e = error_of(&["attack", "--model", &m, "--per-concept", "0"]);
     assert!(e.contains("at least 1"), "{e}");
     // Files: missing, not a bundle.
@@ -182,6 +186,22 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
         stdout.contains("predictions flipped to the written word"),
         "{stdout}"
     );
+    // Bigger letters attack other images: the clean accuracy stays, the report says the size.
+    let attack_json = |extra: &[&str]| {
+        let mut args = vec!["attack", "--model", &m, "--per-concept", "2", "--json"];
+        args.extend_from_slice(extra);
+        let (ok, stdout, stderr) = modalscope(&args);
+        assert!(ok, "{stderr}");
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
+    };
+    let (plain, big) = (attack_json(&[]), attack_json(&["--letter-height", "0.4"]));
+    assert_eq!(plain["letter_height"], serde_json::Value::Null);
+    assert!((big["letter_height"].as_f64().unwrap() - 0.4).abs() < 1e-6);
+    assert_eq!(
+        plain["report"]["clean_accuracy"],
+        big["report"]["clean_accuracy"]
+    );
+    assert_ne!(plain["report"]["concepts"], big["report"]["concepts"]);
 
     let (ok, stdout, stderr) = modalscope(&[
         "families",

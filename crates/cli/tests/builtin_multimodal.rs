@@ -244,7 +244,7 @@ fn lesioning_a_concepts_neurons_hurts_it_several_times_more_than_the_others() {
 #[ignore = "not reached yet: on the shipped model 17.1 % of attacked images flip to the written word, no concept most of the time; the word takes the drawing's label away (82.1 % -> 12.5 %), but 70 % of attacked images land on a third concept"]
 fn typographic_attacks_flip_most_concepts_to_the_written_word() {
     let s = study();
-    let report = s.attack(EVAL, None).unwrap();
+    let report = s.attack(EVAL, None, None).unwrap();
     print_attack(&s, &report);
     assert!(
         report.flipped_concepts > ATTACK_FLOOR,
@@ -261,7 +261,7 @@ fn typographic_attacks_flip_most_concepts_to_the_written_word() {
 #[test]
 fn typographic_attacks_take_most_concepts_labels_away() {
     let s = study();
-    let report = s.attack(EVAL, None).unwrap();
+    let report = s.attack(EVAL, None, None).unwrap();
     print_attack(&s, &report);
     let broken = report
         .concepts

@@ -170,7 +170,7 @@ impl Generator {
                         break other;
                     }
                 };
-                let scene = Scene::sample_mixed(&mut rng, concept, CONCEPTS[word]);
+                let scene = Scene::sample_mixed(&mut rng, concept, CONCEPTS[word], None);
                 let drawing = scene.drawing.expect("a mixed scene has a drawing");
                 let lettering = scene.lettering.clone().expect("a mixed scene has a word");
                 let caption = if rng.chance(c.p_word_only) {

@@ -71,7 +71,14 @@ impl Scene {
 
     /// A random drawing of `concept` with `word` written over it: a typographic attack.
     pub fn mixed(concept: usize, word: &str, seed: u64) -> Scene {
-        Self::sample_mixed(&mut Rng::new(seed), concept, word)
+        Self::sample_mixed(&mut Rng::new(seed), concept, word, None)
+    }
+
+    /// [`Scene::mixed`] with the word's letters `height` of the image side high (shrunk only
+    /// where the word would not fit): the same drawing, colours and place, a bigger or
+    /// smaller word.
+    pub fn mixed_with_height(concept: usize, word: &str, seed: u64, height: f32) -> Scene {
+        Self::sample_mixed(&mut Rng::new(seed), concept, word, Some(height))
     }
 
     /// Renders the scene as a `size × size` image.
@@ -143,15 +150,22 @@ impl Scene {
     }
 
     /// A random drawing of `concept` (mostly big) with `word` written over part of it, in a
-    /// colour legible on both drawing and background, or on a label.
-    pub(crate) fn sample_mixed(rng: &mut Rng, concept: usize, word: &str) -> Scene {
+    /// colour legible on both drawing and background, or on a label; `height` replaces the
+    /// random letter height (drawn all the same, so the rest of the scene stays as it was).
+    pub(crate) fn sample_mixed(
+        rng: &mut Rng,
+        concept: usize,
+        word: &str,
+        height: Option<f32>,
+    ) -> Scene {
         let Scene {
             background,
             drawing,
             ..
         } = Self::sample_drawing(rng, concept, 0.75);
         let drawing = drawing.expect("a drawn scene has a drawing");
-        let height = rng.range(0.13, 0.21);
+        let random_height = rng.range(0.13, 0.21);
+        let height = height.unwrap_or(random_height);
         let x = drawing.centre[0] + rng.range(-0.08, 0.08);
         let band = [0.0, -0.25, 0.25][rng.below(3)] * drawing.extent;
         let y = drawing.centre[1] + band + rng.range(-0.04, 0.04);

@@ -151,3 +151,42 @@ fn one_seed_gives_every_concept_the_same_attributes() {
         }
     }
 }
+
+#[test]
+fn an_attack_word_takes_the_asked_height_on_the_same_drawing() {
+    for seed in 0..20 {
+        let concept = seed as usize % CONCEPTS.len();
+        let plain = Scene::mixed(concept, "cup", seed);
+        for height in [0.1, 0.2, 0.3, 0.45] {
+            let sized = Scene::mixed_with_height(concept, "cup", seed, height);
+            // The drawing, background and the word's colour and case are those of the plain
+            // attack; only the letters' size (and so where they fit) differs.
+            assert_eq!(sized.drawing, plain.drawing);
+            assert_eq!(sized.background, plain.background);
+            let (a, b) = (
+                sized.lettering.as_ref().unwrap(),
+                plain.lettering.as_ref().unwrap(),
+            );
+            assert_eq!((a.colour, a.uppercase), (b.colour, b.uppercase));
+            // A three-letter word fits at moderate heights unshrunk; at big ones it may shrink
+            // to fit (capitals on a label), but never grows past the height asked for.
+            let got = a.params.height;
+            assert!(
+                got <= height + 1e-3,
+                "seed {seed}: asked {height}, got {got}"
+            );
+            if height <= 0.2 {
+                assert!(
+                    (got - height).abs() < 1e-3,
+                    "seed {seed}: asked {height}, got {got}"
+                );
+            } else {
+                assert!(
+                    got > b.params.height,
+                    "seed {seed}: {got} not above {}",
+                    b.params.height
+                );
+            }
+        }
+    }
+}
