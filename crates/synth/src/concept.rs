@@ -22,6 +22,17 @@ pub fn is_short(c: usize) -> bool {
     CONCEPTS[c].len() <= SHORT_NAME
 }
 
+/// Short words that are not concepts, most a letter away from a short concept name (sum and
+/// sun, cap and cup, ball and bell): written in place of a name, with captions that say them,
+/// they can only be matched by reading the letters, not by a word's length or outline. They
+/// are not in the captions' vocabulary; the tokenizer spells them in pieces.
+pub const DECOYS: &[&str] = &[
+    "sum", "run", "bun", "fun", "son", "cap", "cop", "cut", "pup", "bar", "cat", "jar", "bay",
+    "hey", "dye", "eve", "bee", "coat", "goat", "moat", "beat", "free", "true", "king", "wing",
+    "rang", "belt", "boot", "ball", "bill", "dish", "wish", "fist", "moan", "noon", "soon", "stir",
+    "scar", "stay", "mist",
+];
+
 /// The class id of a concept name, if it is one.
 pub fn concept_id(name: &str) -> Option<usize> {
     CONCEPTS.iter().position(|c| *c == name)

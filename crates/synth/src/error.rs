@@ -23,6 +23,9 @@ pub enum SynthError {
     /// The share of written samples in big letters is not in `[0, 1]`.
     #[error("the share of written samples in big letters must lie in [0, 1], not {0}")]
     BigWordsShare(f32),
+    /// The share of written samples that show a decoy word is not in `[0, 1]`.
+    #[error("the share of written samples that show a decoy word must lie in [0, 1], not {0}")]
+    DecoyShare(f32),
     /// The weight of short names is not a positive finite number.
     #[error("the weight of short names must be a positive finite number, not {0}")]
     ShortWordsWeight(f32),

@@ -3,7 +3,7 @@
 use image::RgbImage;
 
 use crate::caption::{describe_drawn, describe_mixed, describe_written};
-use crate::concept::{CONCEPTS, is_short};
+use crate::concept::{CONCEPTS, DECOYS, is_short};
 use crate::error::SynthError;
 use crate::rng::Rng;
 use crate::scene::Scene;
@@ -27,6 +27,9 @@ pub struct GeneratorConfig {
     /// Weight of a short name (at most [`crate::SHORT_NAME`] letters) against a longer one's 1 when
     /// picking the word of a written or mixed sample: short names are the ones read worst.
     pub short_words: f32,
+    /// Probability that a written sample shows a decoy word (one of [`crate::DECOYS`], not a
+    /// concept) instead of a concept's name, captioned with that word.
+    pub p_decoys: f32,
     /// The enabled concept ids (indices into [`CONCEPTS`]); samples draw and write only these.
     pub concepts: Vec<usize>,
 }
@@ -42,6 +45,7 @@ impl Default for GeneratorConfig {
             p_word_only: 0.5,
             p_big_words: crate::scene::EVEN_BIG_WORDS,
             short_words: 1.0,
+            p_decoys: 0.0,
             concepts: (0..CONCEPTS.len()).collect(),
         }
     }
@@ -71,6 +75,9 @@ pub struct Sample {
     pub drawn: Option<usize>,
     /// The concept id written, if any.
     pub written: Option<usize>,
+    /// The decoy written instead of a concept's name, if any (an index into
+    /// [`crate::DECOYS`]).
+    pub decoy: Option<usize>,
     /// Every attribute of the image (colours, style, size, position, background, word geometry).
     pub scene: Scene,
     /// Whether the caption names the drawing (false for drawings of mixed samples whose
@@ -109,6 +116,9 @@ impl Generator {
         }
         if !(0.0..=1.0).contains(&config.p_big_words) {
             return Err(SynthError::BigWordsShare(config.p_big_words));
+        }
+        if !(0.0..=1.0).contains(&config.p_decoys) {
+            return Err(SynthError::DecoyShare(config.p_decoys));
         }
         if !(config.short_words.is_finite() && config.short_words > 0.0) {
             return Err(SynthError::ShortWordsWeight(config.short_words));
@@ -149,6 +159,9 @@ impl Generator {
             rng.pick(&c.concepts)
         };
         let mut caption_names_drawing = true;
+        // Drawn only when asked for, so that data without decoys stays as it was.
+        let decoy = (kind == SampleKind::Written && c.p_decoys > 0.0 && rng.chance(c.p_decoys))
+            .then(|| rng.below(DECOYS.len()));
         let (scene, caption, drawn, written) = match kind {
             SampleKind::Drawn => {
                 let scene = Scene::sample_drawn(&mut rng, concept);
@@ -157,11 +170,12 @@ impl Generator {
                 (scene, caption, Some(concept), None)
             }
             SampleKind::Written => {
-                let scene = Scene::sample_written(&mut rng, CONCEPTS[concept], c.p_big_words);
+                let word = decoy.map_or(CONCEPTS[concept], |d| DECOYS[d]);
+                let scene = Scene::sample_written(&mut rng, word, c.p_big_words);
                 let lettering = scene.lettering.clone().expect("a written scene has a word");
                 let caption = describe_written(&mut rng, &scene, &lettering);
                 caption_names_drawing = false;
-                (scene, caption, None, Some(concept))
+                (scene, caption, None, decoy.is_none().then_some(concept))
             }
             SampleKind::Mixed => {
                 let word = loop {
@@ -189,6 +203,7 @@ impl Generator {
             kind,
             drawn,
             written,
+            decoy,
             scene,
             caption_names_drawing,
         }

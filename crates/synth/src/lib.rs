@@ -38,7 +38,7 @@ pub use attribute::{Position, Size, Style, Tone};
 pub use background::{Background, BackgroundKind};
 pub use caption::vocabulary;
 pub use colour::Colour;
-pub use concept::{BUILTIN_MODEL, CONCEPTS, SHORT_NAME, concept_id, is_short};
+pub use concept::{BUILTIN_MODEL, CONCEPTS, DECOYS, SHORT_NAME, concept_id, is_short};
 pub use draw::Drawing;
 pub use error::SynthError;
 pub use generator::{

@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use modalscope_synth::{
-    CONCEPTS, Generator, GeneratorConfig, SHORT_NAME, SampleKind, Size, SynthError, is_short,
-    vocabulary,
+    CONCEPTS, DECOYS, Generator, GeneratorConfig, SHORT_NAME, SampleKind, Size, SynthError,
+    is_short, vocabulary,
 };
 
 fn generator(seed: u64) -> Generator {
@@ -246,6 +246,15 @@ fn invalid_configurations_are_refused() {
         }),
         SynthError::BigWordsShare(-0.5)
     );
+    for share in [-0.1, 1.5, f32::NAN] {
+        assert!(matches!(
+            refuse(GeneratorConfig {
+                p_decoys: share,
+                ..base.clone()
+            }),
+            SynthError::DecoyShare(_)
+        ));
+    }
     for weight in [0.0, -1.0, f32::NAN, f32::INFINITY] {
         assert!(matches!(
             refuse(GeneratorConfig {
@@ -360,4 +369,71 @@ fn short_names_are_written_as_often_as_their_weight_asks_and_drawings_do_not_cha
         "{}",
         drawn_short(&triple)
     );
+}
+
+#[test]
+fn decoys_are_short_words_that_no_caption_or_concept_uses() {
+    let vocab: BTreeSet<String> = vocabulary().into_iter().collect();
+    let unique: BTreeSet<&str> = DECOYS.iter().copied().collect();
+    assert_eq!(unique.len(), DECOYS.len());
+    for d in DECOYS {
+        assert!(d.chars().all(|c| c.is_ascii_lowercase()), "{d}");
+        assert!((3..=SHORT_NAME).contains(&d.len()), "{d}");
+        assert!(!vocab.contains(*d), "{d} is a caption word");
+    }
+}
+
+#[test]
+fn a_share_of_written_samples_shows_decoys_captioned_with_them() {
+    let n = 2000;
+    let run = |p_decoys: f32| {
+        let config = GeneratorConfig {
+            p_decoys,
+            ..GeneratorConfig::default()
+        };
+        Generator::new(config, 13).unwrap().batch(0, n)
+    };
+    let (none, some, default) = (run(0.0), run(0.3), generator(13).batch(0, n));
+    assert_eq!(none, default);
+    assert!(none.iter().all(|s| s.decoy.is_none()));
+    let written: Vec<_> = some
+        .iter()
+        .filter(|s| s.kind == SampleKind::Written)
+        .collect();
+    let decoys: Vec<_> = written.iter().filter(|s| s.decoy.is_some()).collect();
+    let share = decoys.len() as f64 / written.len() as f64;
+    assert!((0.24..0.36).contains(&share), "{share}");
+    // Only written samples show decoys, and a decoy replaces the concept's name.
+    assert!(
+        some.iter()
+            .all(|s| s.decoy.is_none() || s.kind == SampleKind::Written)
+    );
+    let mut seen = BTreeSet::new();
+    for s in &decoys {
+        let word = DECOYS[s.decoy.unwrap()];
+        seen.insert(word);
+        assert_eq!(s.written, None);
+        assert_eq!(s.scene.lettering.as_ref().unwrap().word, word);
+        assert!(
+            s.caption.split_whitespace().any(|w| w == word),
+            "{word}: {}",
+            s.caption
+        );
+        assert!(
+            !s.caption.split_whitespace().any(|w| CONCEPTS.contains(&w)),
+            "{}",
+            s.caption
+        );
+    }
+    assert!(
+        seen.len() > DECOYS.len() * 3 / 4,
+        "{} decoys seen",
+        seen.len()
+    );
+    // Drawings and mixtures are the samples they were without decoys.
+    for (a, b) in none.iter().zip(&some) {
+        if a.kind != SampleKind::Written {
+            assert_eq!(a, b);
+        }
+    }
 }

@@ -45,7 +45,8 @@ pub struct Batch<B: Backend> {
 }
 
 /// The concepts of one sample: `image` those its picture shows, `caption` those its caption
-/// names, each `[drawn, written]` as concept index + 1 (0: none).
+/// names, each `[drawn, written]` as concept index + 1 (0: none; a decoy word counts as one
+/// more concept after the real ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Content {
     /// Concepts in the picture.
@@ -58,11 +59,12 @@ impl Content {
     /// The content of a generated sample.
     pub fn of(sample: &Sample) -> Self {
         let id = |c: Option<usize>| c.map_or(0, |c| c as u16 + 1);
+        let written = id(written_id(sample));
         Self {
-            image: [id(sample.drawn), id(sample.written)],
+            image: [id(sample.drawn), written],
             caption: [
                 id(sample.drawn.filter(|_| sample.caption_names_drawing)),
-                id(sample.written),
+                written,
             ],
         }
     }
@@ -73,6 +75,12 @@ impl Content {
             .iter()
             .any(|&c| c != 0 && image.image.contains(&c))
     }
+}
+
+/// What a sample's word is: its concept id, or for a decoy word one id past the concepts per
+/// decoy, so that a decoy matches only itself.
+fn written_id(sample: &Sample) -> Option<usize> {
+    sample.written.or(sample.decoy.map(|d| CONCEPTS.len() + d))
 }
 
 /// The match group of a sample under a positives rule.
@@ -89,7 +97,7 @@ pub fn group(sample: &Sample, positives: Positives, ids: &[u32]) -> u64 {
                 .drawn
                 .filter(|_| sample.caption_names_drawing)
                 .map_or(0, |c| c as u64 + 1);
-            let written = sample.written.map_or(0, |c| c as u64 + 1);
+            let written = written_id(sample).map_or(0, |c| c as u64 + 1);
             (drawn << 16) | written
         }
     }
@@ -133,6 +141,7 @@ impl TrainingData {
             p_word_only: config.word_only,
             p_big_words: config.big_words,
             short_words: config.short_words,
+            p_decoys: config.decoys,
             ..GeneratorConfig::default()
         };
         Ok(Self {
@@ -221,6 +230,36 @@ mod tests {
             }
         }
         assert!(checked.iter().all(|&n| n > 5), "{checked:?}");
+    }
+
+    #[test]
+    fn a_decoy_matches_only_the_same_decoy_and_its_caption_tokenizes_in_pieces() {
+        let config = GeneratorConfig {
+            p_decoys: 0.5,
+            ..GeneratorConfig::default()
+        };
+        let samples = Generator::new(config, 4).unwrap().batch(0, 600);
+        let key = |s: &Sample| group(s, Positives::Content, &[]);
+        let decoys: Vec<&Sample> = samples.iter().filter(|s| s.decoy.is_some()).collect();
+        assert!(decoys.len() > 50, "{} decoys", decoys.len());
+        let mut pairs = 0;
+        for a in &decoys {
+            for b in &samples {
+                let same = b.decoy == a.decoy;
+                assert_eq!(key(a) == key(b), same, "{} / {}", a.caption, b.caption);
+                // A decoy is no concept any picture shows: its caption names none of them.
+                assert_eq!(Content::of(a).named_in(&Content::of(b)), same);
+                pairs += usize::from(same && !std::ptr::eq(*a, b));
+            }
+        }
+        assert!(pairs > 0, "no two samples share a decoy");
+        // Decoys are not caption words, yet the built-in tokenizer spells them without loss.
+        let t = tokenizer(&builtin_tokenizer_files(), 24);
+        for word in modalscope_synth::DECOYS {
+            let ids = t.encode(word);
+            assert_eq!(t.decode(&ids), *word);
+            assert!(ids.len() > 3, "{word} is one token: {ids:?}");
+        }
     }
 
     #[test]

@@ -74,6 +74,11 @@ pub struct TrainConfig {
     /// worst, mostly by their length, so they may be written more often.
     #[serde(default = "default_short_words")]
     pub short_words: f32,
+    /// Share of written samples that show a decoy word (a short word that is no concept, as
+    /// "sum" beside "sun"), captioned with it: matched only by reading letters, as CLIP's
+    /// web text taught it to read, where a few dozen names can be told apart by their outline.
+    #[serde(default)]
+    pub decoys: f32,
     /// Gradients are rescaled to at most this global L2 norm (0: no clipping).
     #[serde(default)]
     pub clip_grad_norm: f32,
@@ -191,6 +196,7 @@ impl TrainConfig {
             word_only: default_word_only(),
             big_words: default_big_words(),
             short_words: default_short_words(),
+            decoys: 0.0,
             clip_grad_norm: 1.0,
             positives: Positives::Content,
             decay_matrices_only: false,
@@ -228,6 +234,7 @@ impl TrainConfig {
             word_only: default_word_only(),
             big_words: default_big_words(),
             short_words: default_short_words(),
+            decoys: 0.0,
             clip_grad_norm: 1.0,
             positives: Positives::Caption,
             decay_matrices_only: false,

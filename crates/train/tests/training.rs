@@ -495,6 +495,13 @@ fn recipes_asking_for_data_the_generator_cannot_make_are_refused_with_a_message(
         });
         assert!(e.contains("big letters"), "{e}");
     }
+    for share in [-0.5, 2.0, f32::NAN] {
+        let e = refusal(TrainConfig {
+            decoys: share,
+            ..tiny(1)
+        });
+        assert!(e.contains("decoy word"), "{e}");
+    }
     for weight in [0.0, -2.0, f32::NAN] {
         let e = refusal(TrainConfig {
             short_words: weight,
