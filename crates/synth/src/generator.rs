@@ -24,8 +24,8 @@ pub struct GeneratorConfig {
     pub p_word_only: f32,
     /// Probability that a written sample's word is set in big letters (the rest small).
     pub p_big_words: f32,
-    /// Weight of a short name (at most [`crate::SHORT_NAME`] letters) against a longer one's 1 when
-    /// picking the word of a written or mixed sample: short names are the ones read worst.
+    /// Weight of a short name (at most [`crate::SHORT_NAME`] letters) against a longer one's 1
+    /// when picking the word of a written or mixed sample: short names are the ones read worst.
     pub short_words: f32,
     /// Probability that a written sample shows a decoy word (one of [`crate::DECOYS`], not a
     /// concept) instead of a concept's name, captioned with that word.

@@ -71,12 +71,14 @@ pub struct TrainConfig {
     pub big_words: f32,
     /// Weight of short names (sun, cup, bell: four letters or fewer) against longer ones' 1
     /// when picking the word of a written or mixed sample: the model tells short names apart
-    /// worst, mostly by their length, so they may be written more often.
+    /// worst, mostly by their length, so they may be written more often (at 3 the built-in
+    /// recipe read worse, short names included: see the README).
     #[serde(default = "default_short_words")]
     pub short_words: f32,
     /// Share of written samples that show a decoy word (a short word that is no concept, as
     /// "sum" beside "sun"), captioned with it: matched only by reading letters, as CLIP's
-    /// web text taught it to read, where a few dozen names can be told apart by their outline.
+    /// web text taught it to read, where a few dozen names can be told apart by their outline
+    /// (at 0.3 the built-in recipe read worse: see the README).
     #[serde(default)]
     pub decoys: f32,
     /// Gradients are rescaled to at most this global L2 norm (0: no clipping).
