@@ -934,6 +934,13 @@ const scenarios = [
       await env.shot(page, "multimodal");
       // Lesion the top units of the best unit's concept, from the row's link.
       await page.click("#multimodal-table tbody tr:first-child a.lesion-concept");
+      // The ranking's own status reads "done" until the lesion view replaces it: wait for the
+      // lesion's result (or its error) before reading the status, so the two are not confused.
+      await page.waitForFunction(
+        () => location.hash.includes("/lesion") && (document.getElementById("lesion-table") || document.getElementById("analysis-error")),
+        null,
+        { timeout: RENDER_TIMEOUT, polling: 100 },
+      );
       const lesion = await waitForAnalysis(page);
       check(lesion.state === "done", `the lesion from the ranking ended as ${lesion.state}: ${lesion.error ?? ""}`);
       const target = await page.$$eval("#lesion-table tr.target", (trs) => trs.map((tr) => tr.dataset.concept));
