@@ -207,17 +207,24 @@ async function expectMessage(env, page, link, needle) {
   return text;
 }
 
-/** Waits for the analysis view to end; returns its state and the worker's time. */
-async function waitForAnalysis(page, states = ["done", "error", "cancelled"], timeout = RENDER_TIMEOUT) {
+/** Waits for the analysis view to end (a job other than `after`, if given); returns its state and the worker's time. */
+async function waitForAnalysis(page, { after } = {}) {
+  const states = ["done", "error", "cancelled"];
   await page.waitForFunction(
-    (states) => states.includes(document.getElementById("analysis-status")?.dataset.state),
-    states,
-    { timeout, polling: 100 },
+    ({ states, after }) => {
+      const s = document.getElementById("analysis-status");
+      // A job other than `after` (the one shown before the step that starts a new one): until
+      // the new view replaces the old, the old job's status is still on the page.
+      return s && states.includes(s.dataset.state) && (after === undefined || (s.dataset.job !== undefined && s.dataset.job !== after));
+    },
+    { states, after },
+    { timeout: RENDER_TIMEOUT, polling: 100 },
   );
   return page.evaluate(() => {
     const s = document.getElementById("analysis-status");
     return {
       state: s.dataset.state,
+      job: s.dataset.job,
       ms: Number(s.dataset.elapsedMs ?? NaN),
       stage: document.getElementById("analysis-stage")?.textContent,
       error: document.getElementById("analysis-error")?.textContent,
@@ -225,26 +232,34 @@ async function waitForAnalysis(page, states = ["done", "error", "cancelled"], ti
   });
 }
 
+/** The job the analysis status shows now ("" when none), for `waitForAnalysis`'s `after`. */
+async function shownJob(page) {
+  return page.evaluate(() => document.getElementById("analysis-status")?.dataset.job ?? "");
+}
+
 /** Opens an analysis link and records the states and progress it shows until it ends. */
 async function runAnalysis(env, page, link) {
   const started = Date.now();
+  const before = await shownJob(page);
   await page.goto(env.url + link);
   await page.waitForSelector("#analysis-status", { timeout: 120_000 });
   const seen = await page.evaluate(
-    () =>
+    (before) =>
       new Promise((resolve) => {
         const seen = new Set();
         const tick = () => {
           const s = document.getElementById("analysis-status");
           const p = document.getElementById("analysis-progress");
-          if (s) seen.add(`${s.dataset.state}:${p ? Math.round((100 * p.value) / p.max) : ""}`);
-          if (s && ["done", "error", "cancelled"].includes(s.dataset.state)) resolve([...seen]);
+          const fresh = s && s.dataset.job !== undefined && s.dataset.job !== before;
+          if (fresh) seen.add(`${s.dataset.state}:${p ? Math.round((100 * p.value) / p.max) : ""}`);
+          if (fresh && ["done", "error", "cancelled"].includes(s.dataset.state)) resolve([...seen]);
           else setTimeout(tick, 50);
         };
         tick();
       }),
+    before,
   );
-  const end = await waitForAnalysis(page);
+  const end = await waitForAnalysis(page, { after: before });
   check(end.state === "done", `${link} ended as ${end.state}: ${end.stage} ${end.error ?? ""}`);
   return { ...end, seen, seconds: (Date.now() - started) / 1000 };
 }
@@ -933,15 +948,11 @@ const scenarios = [
       env.log(`best: unit ${rows[0].unit} (${rows[0].concept}) drawn ${rows[0].drawn} written ${rows[0].written} text ${rows[0].text}`);
       await env.shot(page, "multimodal");
       // Lesion the top units of the best unit's concept, from the row's link.
-      await page.click("#multimodal-table tbody tr:first-child a.lesion-concept");
       // The ranking's own status reads "done" until the lesion view replaces it: wait for the
-      // lesion's result (or its error) before reading the status, so the two are not confused.
-      await page.waitForFunction(
-        () => location.hash.includes("/lesion") && (document.getElementById("lesion-table") || document.getElementById("analysis-error")),
-        null,
-        { timeout: RENDER_TIMEOUT, polling: 100 },
-      );
-      const lesion = await waitForAnalysis(page);
+      // lesion's job, so the two are not confused.
+      const ranking = await shownJob(page);
+      await page.click("#multimodal-table tbody tr:first-child a.lesion-concept");
+      const lesion = await waitForAnalysis(page, { after: ranking });
       check(lesion.state === "done", `the lesion from the ranking ended as ${lesion.state}: ${lesion.error ?? ""}`);
       const target = await page.$$eval("#lesion-table tr.target", (trs) => trs.map((tr) => tr.dataset.concept));
       check(target.length === 1 && target[0] === rows[0].concept, `the target row is ${target}`);
@@ -1101,10 +1112,11 @@ const scenarios = [
       await env.shot(page, "families");
       env.log(`${families.length} families of ${families.map((f) => f.size).join(", ")} units; ${families[0].concepts}; ${(r.ms / 1000).toFixed(1)} s in the worker`);
       // Another k from the form.
+      const six = await shownJob(page);
       await page.fill("#set-k", "3");
       await page.click("#set-apply");
       await page.waitForFunction(() => location.hash.includes("k=3"));
-      check((await waitForAnalysis(page)).state === "done", "k=3 did not finish");
+      check((await waitForAnalysis(page, { after: six })).state === "done", "k=3 did not finish");
       const n = await page.$$eval("#families .family", (fs) => fs.length);
       check(n === 3, `${n} families for k=3`);
       check(page.problems.length === 0, page.problems.join("\n"));

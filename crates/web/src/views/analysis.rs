@@ -106,6 +106,10 @@ pub fn AnalysisStatus(
     restart: Callback<()>,
 ) -> impl IntoView {
     let state = run.state;
+    // Which job the line shows, so a script that starts a new one can tell its status from the
+    // last one's while the view is being replaced.
+    let job = run.job;
+    let job_attr = move || job.get().map(|j| j.to_string());
     let attr = move || state.with(|s| s.as_ref().map_or("starting", AnalysisState::attr));
     let (done, total) = (
         move || match state.get() {
@@ -148,7 +152,8 @@ pub fn AnalysisStatus(
         move |_| run.cancel()
     };
     view! {
-        <div class="analysis-status" id="analysis-status" data-state=attr data-elapsed-ms=elapsed>
+        <div class="analysis-status" id="analysis-status" data-state=attr data-job=job_attr
+            data-elapsed-ms=elapsed>
             <div class="progress">
                 <progress id="analysis-progress" max=total value=done></progress>
                 <span id="analysis-stage">{text}</span>
