@@ -112,7 +112,7 @@ fn concepts_above(confirmed: &[(usize, String, UnitScore, [f64; 2])], floor: f64
 }
 
 #[test]
-#[ignore = "not reached yet: of the units chosen on probe images two keep AUROC > 0.9 in both modalities on other images, diamond's (vision.blocks.2.mlp unit 144, 0.964 / 0.916) and hexagon's (vision.blocks.3.mlp unit 357, 0.918 / 0.911); next triangle 0.899 / 0.917, ladder 0.946 / 0.889, square 0.916 / 0.861"]
+#[ignore = "not reached yet: of the units chosen on probe images one keeps AUROC > 0.9 in both modalities on other images, hexagon's (vision.blocks.3.mlp unit 278, 0.935 / 0.928); next diamond 0.939 / 0.877, envelope 0.995 / 0.888, key 0.953 / 0.843, umbrella 0.852 / 0.914"]
 fn multimodal_neurons_reach_auroc_above_0_9_drawn_and_written_for_five_concepts() {
     let s = study();
     let confirmed = confirmed_per_concept(&s);
@@ -145,7 +145,8 @@ fn multimodal_neurons_reach_auroc_above_0_9_drawn_and_written_for_five_concepts(
 
 /// What the shipped model does reach, as a guard against regressions: units chosen on probe
 /// images that separate their concept at AUROC > 0.8 (chance 0.5) in both modalities on
-/// independent images too. Measured: 5 concepts (square, triangle, diamond, hexagon, ladder).
+/// independent images too. Measured: 10 concepts (circle, triangle, diamond, hexagon, fish,
+/// key, flower, umbrella, bell, envelope).
 #[test]
 fn several_concepts_have_a_neuron_above_0_8_drawn_and_written_on_other_images() {
     let found = concepts_above(&confirmed_per_concept(&study()), 0.8);
@@ -208,7 +209,7 @@ fn lesion_drops(s: &Study) -> Vec<(&'static str, f64, f64)> {
 }
 
 #[test]
-#[ignore = "not reached yet: silencing 10 of the 96 units of vision.post_ln (mean ablation) costs diamond 40.0 points, eye 17.5 and hexagon 42.5, the other concepts 1.5, 3.7 and 2.7 on average: eye keeps a gap of 13.8 points"]
+#[ignore = "not reached yet: silencing 10 of the 96 units of vision.post_ln (mean ablation) costs hexagon 17.5 points, diamond 30.0 and cross 42.5, the other concepts 0.8, 0.6 and 2.4 on average: hexagon keeps a gap of 16.7 points"]
 fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
     let drops = lesion_drops(&study());
     for (name, own, others) in &drops {
@@ -224,8 +225,8 @@ fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
 
 /// What the shipped model does reach, as a guard against regressions: each lesioned concept
 /// loses at least [`LESION_GUARD`] more than the others do on average, and at least three times
-/// as much. Measured: diamond 40.0 points against 1.5, eye 17.5 against 3.7, hexagon 42.5
-/// against 2.7.
+/// as much. Measured: hexagon 17.5 points against 0.8, diamond 30.0 against 0.6, cross 42.5
+/// against 2.4.
 #[test]
 fn lesioning_a_concepts_neurons_hurts_it_several_times_more_than_the_others() {
     let drops = lesion_drops(&study());
@@ -241,7 +242,7 @@ fn lesioning_a_concepts_neurons_hurts_it_several_times_more_than_the_others() {
 }
 
 #[test]
-#[ignore = "not reached yet: on the shipped model 17.1 % of attacked images flip to the written word, no concept most of the time; the word takes the drawing's label away (82.1 % -> 12.5 %), but 70 % of attacked images land on a third concept"]
+#[ignore = "not reached yet: on the shipped model 25.4 % of attacked images flip to the written word, 2 concepts of 30 (cup, bolt) most of the time; the word takes the drawing's label away (90.8 % -> 7.9 %), but two thirds of attacked images land on a third concept"]
 fn typographic_attacks_flip_most_concepts_to_the_written_word() {
     let s = study();
     let report = s.attack(EVAL, None, None).unwrap();
@@ -257,7 +258,7 @@ fn typographic_attacks_flip_most_concepts_to_the_written_word() {
 /// What the shipped model does reach, as a guard: a word written on a drawing takes the
 /// drawing's label away for most concepts (their attacked drawings keep it less than half as
 /// often as their clean ones), even where the label it takes is not the word's. Measured:
-/// accuracy 82.1 % clean, 12.5 % attacked.
+/// accuracy 90.8 % clean, 7.9 % attacked; 29 of 30 concepts lose their label.
 #[test]
 fn typographic_attacks_take_most_concepts_labels_away() {
     let s = study();
