@@ -200,7 +200,8 @@ impl Default for AttackParams {
             x: 50,
             y: 50,
             size: 22,
-            colour: [0, 0, 0],
+            // White: legible on the default drawing's dark background (black all but vanished).
+            colour: [255, 255, 255],
             layer: None,
         }
     }
@@ -1281,12 +1282,12 @@ mod tests {
             }
         );
         let Route::Attack { params, .. } =
-            route("#/m/attack?word=the%20word&color=%23fff&layer=vision.blocks.0")
+            route("#/m/attack?word=the%20word&color=%23f80&layer=vision.blocks.0")
         else {
             panic!()
         };
         assert_eq!(params.word, "the word");
-        assert_eq!(params.colour, [255, 255, 255]);
+        assert_eq!(params.colour, [255, 136, 0]);
         assert_eq!(params.layer.as_deref(), Some("vision.blocks.0"));
     }
 
@@ -1404,7 +1405,7 @@ mod tests {
                 params: AttackParams::default()
             }
             .to_hash(),
-            "#/m/attack?concept=apple&word=house&x=50&y=50&size=22&color=000000"
+            "#/m/attack?concept=apple&word=house&x=50&y=50&size=22&color=ffffff"
         );
     }
 
