@@ -11,7 +11,7 @@ use modalscope_tokenizer::ClipTokenizer;
 use modalscope_train::data::image_tensor;
 use modalscope_train::zeroshot::{accuracy, class_embeddings, embed_images, predict};
 use modalscope_train::{Modality, TrainConfig, heldout, tokenizer, zero_shot};
-use modalscope_vis::{Objective, RenderConfig, render};
+use modalscope_vis::{Objective, Place, RenderConfig, render, unit_values};
 
 type B = Flex;
 
@@ -171,10 +171,13 @@ fn feature_visualizations_drive_the_trained_model_five_times_above_noise() {
     // The neuron: the unit that natural images drive most at the centre. A unit that no image
     // drives (training can leave some nearly dead) tests nothing of the engine, and this one
     // sets the highest natural bar to beat.
-    let unit = (0..clip.layer_units(&layer).unwrap())
-        .map(|u| (u, best_natural(&Objective::neuron(&layer, u))))
-        .fold((0, f32::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a })
-        .0;
+    let units = clip.layer_units(&layer).unwrap();
+    let best = unit_values(&clip, &layer, Place::Centre, natural.clone())
+        .unwrap()
+        .max_dim(0)
+        .reshape([units]);
+    let best = host(best);
+    let unit = (0..units).fold(0, |a, u| if best[u] > best[a] { u } else { a });
     println!("neuron: {layer} unit {unit}, the one natural images drive most");
     for (what, obj) in [
         ("neuron", Objective::neuron(&layer, unit)),

@@ -14,7 +14,7 @@ pub mod render;
 pub mod transform;
 
 pub use error::{Result, VisError};
-pub use objective::{Objective, Place, Term, normalize_input};
+pub use objective::{Objective, Place, Term, normalize_input, unit_values};
 pub use param::ParamKind;
 pub use render::{Progress, RenderConfig, Rendered, Session, render, to_rgb8};
 pub use transform::{Affine, Transforms};

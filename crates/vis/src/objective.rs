@@ -222,10 +222,7 @@ impl Objective {
         }
         let layers = self.layers();
         for layer in &layers {
-            clip.check_layer(layer)?;
-            if layer.starts_with("text.") {
-                return Err(VisError::NotAnImageLayer(layer.clone()));
-            }
+            check_image_layer(clip, layer)?;
         }
         for t in &self.terms {
             if let Some(i) = t.batch.filter(|&i| i >= batch) {
@@ -286,12 +283,7 @@ impl Objective {
     /// Per-image values `[batch]` of the objective for `[batch, 3, s, s]` images in [0, 1]
     /// (resized to the model's input when `s` differs; no random transform).
     pub fn scores<B: Backend>(&self, clip: &Clip<B>, pixels: Tensor<B, 4>) -> Tensor<B, 1> {
-        let size = clip.config().vision.image_size();
-        let resized = if pixels.dims()[2] == size {
-            pixels
-        } else {
-            crate::transform::Affine::identity().apply(pixels, size, 0.5)
-        };
+        let resized = at_input_size(clip, pixels);
         let acts = capture(clip, normalize_input(clip, resized.clone()), &self.layers());
         self.scores_from(&acts, &resized)
     }
@@ -334,6 +326,43 @@ pub fn normalize_input<B: Backend>(clip: &Clip<B>, pixels: Tensor<B, 4>) -> Tens
         &device,
     );
     (pixels - mean) / std
+}
+
+/// Every unit of `layer` at `place`, `[batch, units]`, for `[batch, 3, s, s]` images in [0, 1]:
+/// what [`Objective::scores`] gives one unit at a time, for all of them in one pass (to pick
+/// a unit by how images drive it).
+pub fn unit_values<B: Backend>(
+    clip: &Clip<B>,
+    layer: &str,
+    place: Place,
+    pixels: Tensor<B, 4>,
+) -> Result<Tensor<B, 2>> {
+    check_image_layer(clip, layer)?;
+    let resized = at_input_size(clip, pixels);
+    let acts = capture(clip, normalize_input(clip, resized), &[layer.to_string()]);
+    // The mean over the place's positions, as the unit term takes it.
+    let x = at_place(&acts[layer], place);
+    let [b, _, c] = x.dims();
+    Ok(x.mean_dim(1).reshape([b, c]))
+}
+
+/// Refuses a layer the model lacks, or one of the text tower.
+fn check_image_layer<B: Backend>(clip: &Clip<B>, layer: &str) -> Result<()> {
+    clip.check_layer(layer)?;
+    if layer.starts_with("text.") {
+        return Err(VisError::NotAnImageLayer(layer.into()));
+    }
+    Ok(())
+}
+
+/// `[batch, 3, s, s]` images resized to the model's input (unchanged when `s` is its size).
+fn at_input_size<B: Backend>(clip: &Clip<B>, pixels: Tensor<B, 4>) -> Tensor<B, 4> {
+    let size = clip.config().vision.image_size();
+    if pixels.dims()[2] == size {
+        pixels
+    } else {
+        crate::transform::Affine::identity().apply(pixels, size, 0.5)
+    }
 }
 
 /// Runs the image tower once, recording `layers`.

@@ -8,7 +8,9 @@ use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{Tensor, TensorData};
 use common::*;
 use modalscope_model::SeededRng;
-use modalscope_vis::{Objective, ParamKind, RenderConfig, Transforms, VisError, render};
+use modalscope_vis::{
+    Objective, ParamKind, Place, RenderConfig, Transforms, VisError, render, unit_values,
+};
 
 fn quick(size: usize, steps: usize, seed: u64) -> RenderConfig {
     RenderConfig {
@@ -333,4 +335,44 @@ fn per_image_objectives_drive_each_image_separately() {
     println!("unit 1 on images: {u1:?}; unit 2: {u2:?}");
     assert!(u1[0] > u1[1] && u2[1] > u2[0]);
     let _ = SeededRng::new(0);
+}
+
+#[test]
+fn unit_values_give_every_units_score_in_one_pass() {
+    let clip = load::<B>("hf_vit");
+    let layer = "vision.blocks.1.mlp";
+    let s = clip.config().vision.image_size();
+    // At the model's size and at twice it (resized as the scores resize).
+    for images in [fixture_images::<B>(s), noise_images::<B>(2, 2 * s, 4)] {
+        for (place, one) in [
+            (
+                Place::Centre,
+                Objective::neuron as fn(&str, usize) -> Objective,
+            ),
+            (Place::Mean, Objective::channel),
+            (Place::At { x: 1, y: 0 }, |l: &str, u| {
+                Objective::spatial(l, u, 1, 0)
+            }),
+        ] {
+            let all = unit_values(&clip, layer, place, images.clone()).unwrap();
+            let [b, units] = all.dims();
+            assert_eq!(units, clip.layer_units(layer).unwrap());
+            let all = host(all);
+            for u in 0..units {
+                let each = host(one(layer, u).scores(&clip, images.clone()));
+                for i in 0..b {
+                    let (a, e) = (all[i * units + u], each[i]);
+                    assert!(
+                        (a - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                        "{place:?} unit {u} image {i}: {a} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+    let images = fixture_images::<B>(s);
+    let e = unit_values(&clip, "vision.blocks.99", Place::Mean, images.clone()).unwrap_err();
+    assert!(e.to_string().contains("vision.blocks.99"), "{e}");
+    let e = unit_values(&clip, "text.blocks.0.mlp", Place::Mean, images).unwrap_err();
+    assert!(matches!(e, VisError::NotAnImageLayer(_)), "{e}");
 }
