@@ -224,7 +224,6 @@ async function waitForAnalysis(page, { after } = {}) {
     const s = document.getElementById("analysis-status");
     return {
       state: s.dataset.state,
-      job: s.dataset.job,
       ms: Number(s.dataset.elapsedMs ?? NaN),
       stage: document.getElementById("analysis-stage")?.textContent,
       error: document.getElementById("analysis-error")?.textContent,
