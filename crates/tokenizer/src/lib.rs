@@ -269,6 +269,18 @@ impl ClipTokenizer {
             .collect()
     }
 
+    /// Encodes several texts padded to the longest of them rather than to the context length
+    /// (Hugging Face's `padding="longest"`). A causal text tower pooled at the end token gives
+    /// the same embeddings either way, from fewer positions.
+    pub fn encode_batch_longest<S: AsRef<str>>(&self, texts: &[S]) -> Vec<Vec<u32>> {
+        let mut ids: Vec<Vec<u32>> = texts.iter().map(|t| self.encode(t.as_ref())).collect();
+        let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
+        for seq in &mut ids {
+            seq.resize(longest, self.pad_id());
+        }
+        ids
+    }
+
     /// Token ids of `text` without start/end tokens, truncation or padding.
     pub fn tokenize(&self, text: &str) -> Vec<u32> {
         let mut ids = Vec::new();

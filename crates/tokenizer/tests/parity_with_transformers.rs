@@ -280,3 +280,26 @@ fn odd_input_does_not_panic() {
     }
     assert_eq!(tok.decode(&[u32::MAX, 0, 4512, 4513]), "!");
 }
+
+#[test]
+fn longest_padding_is_transformers_padding_cut_to_the_longest_text() {
+    let tok = tokenizer();
+    let cases: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| c.ids.len() < tok.context_length())
+        .take(6)
+        .collect();
+    assert!(cases.len() >= 2, "the fixture has short texts");
+    let texts: Vec<&str> = cases.iter().map(|c| c.text.as_str()).collect();
+    let longest = cases.iter().map(|c| c.ids.len()).max().unwrap();
+    assert!(longest < tok.context_length());
+    let batch = tok.encode_batch_longest(&texts);
+    for (row, case) in batch.iter().zip(&cases) {
+        assert_eq!(
+            row[..],
+            case.padded_ids[..longest],
+            "row for {:?}",
+            case.text
+        );
+    }
+}

@@ -35,7 +35,7 @@ pub fn tokenizer(files: &TokenizerFiles, context_length: usize) -> ClipTokenizer
 pub struct Batch<B: Backend> {
     /// `[batch, 3, size, size]`, normalized for the model.
     pub images: Tensor<B, 4>,
-    /// Token ids, one padded sequence per caption.
+    /// Token ids, one sequence per caption, padded to the batch's longest.
     pub ids: Vec<Vec<u32>>,
     /// Match groups: pairs `(i, j)` with equal groups are positives of the loss.
     pub groups: Vec<u64>,
@@ -158,7 +158,7 @@ impl TrainingData {
         let samples = self.generator.batch((step * self.batch) as u64, self.batch);
         let images: Vec<RgbImage> = samples.iter().map(|s| s.image.clone()).collect();
         let captions: Vec<&str> = samples.iter().map(|s| s.caption.as_str()).collect();
-        let ids = self.tokenizer.encode_batch_padded(&captions);
+        let ids = self.tokenizer.encode_batch_longest(&captions);
         let groups = samples
             .iter()
             .zip(&ids)

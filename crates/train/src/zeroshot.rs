@@ -19,7 +19,7 @@ pub fn class_embeddings<B: Backend>(
     let mut rows = Vec::with_capacity(names.len());
     for name in names {
         let prompts: Vec<String> = templates.iter().map(|t| t.replace("{}", name)).collect();
-        let ids = tokenizer.encode_batch_padded(&prompts);
+        let ids = tokenizer.encode_batch_longest(&prompts);
         let e = normalize(clip.encode_text(&ids).expect("prompts fit the context"));
         rows.push(e.mean_dim(0));
     }

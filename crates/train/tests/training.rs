@@ -172,6 +172,28 @@ fn every_caption_word_is_one_token_and_captions_fit_the_context() {
     assert_eq!(tok.eos_id() as usize + 1, tok.vocab_size());
 }
 
+#[test]
+fn captions_padded_to_the_longest_embed_as_if_padded_to_the_context() {
+    let t = Trainer::<B>::new(tiny(1), Default::default()).unwrap();
+    let generator = Generator::new(GeneratorConfig::default(), 5).unwrap();
+    let captions: Vec<String> = (0..24).map(|i| generator.sample(i).caption).collect();
+    let (tok, clip) = (t.tokenizer(), t.model());
+    let longest = tok.encode_batch_longest(&captions);
+    let lengths: Vec<usize> = captions.iter().map(|c| tok.encode(c).len()).collect();
+    assert!(
+        longest[0].len() < tok.context_length() && lengths.iter().min() < lengths.iter().max(),
+        "the test needs captions of several lengths, all shorter than the context: {lengths:?}"
+    );
+    let short = clip.encode_text(&longest).unwrap();
+    let full = clip
+        .encode_text(&tok.encode_batch_padded(&captions))
+        .unwrap();
+    let gap = (short - full.clone()).abs().max().into_scalar();
+    let scale = full.abs().max().into_scalar();
+    println!("largest difference {gap:e} on embeddings up to {scale:.3}");
+    assert!(gap <= 1e-5 * scale.max(1.0), "{gap}");
+}
+
 /// Parameters of a trainer's model after `steps` steps, as flat vectors with their rank.
 fn parameters(config: TrainConfig, steps: usize) -> Vec<(usize, Vec<f32>)> {
     use burn::module::{Module, ModuleVisitor, Param};
