@@ -93,14 +93,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
             bar.println(line);
         }
     };
+    let trainer_has_penalty = trainer.config().sparsity.is_some();
     let start = Instant::now();
     train(&mut trainer, args.checkpoint.as_deref(), |event| {
         match event {
             Event::Step(s) => {
-                let msg = format!(
+                let mut msg = format!(
                     "loss {:.3}  lr {:.2e}  scale {:.1}",
                     s.loss, s.learning_rate, s.logit_scale
                 );
+                if trainer_has_penalty {
+                    msg += &format!("  penalty {:.4}", s.penalty);
+                }
                 if bar.is_hidden() && s.step % line_every == 0 {
                     let rate = start.elapsed().as_secs_f64()
                         / s.step.saturating_sub(steps_before).max(1) as f64;

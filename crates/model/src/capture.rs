@@ -104,6 +104,8 @@ pub struct Capture<B: Backend> {
     selection: Selection,
     recorded: BTreeMap<String, Activation<B>>,
     lesions: Vec<Lesion>,
+    /// Whether the pass runs to the end even once every selected layer is recorded.
+    to_the_end: bool,
 }
 
 impl<B: Backend> Capture<B> {
@@ -113,6 +115,7 @@ impl<B: Backend> Capture<B> {
             selection: Selection::None,
             recorded: BTreeMap::new(),
             lesions: Vec::new(),
+            to_the_end: false,
         }
     }
 
@@ -122,6 +125,7 @@ impl<B: Backend> Capture<B> {
             selection: Selection::All,
             recorded: BTreeMap::new(),
             lesions: Vec::new(),
+            to_the_end: false,
         }
     }
 
@@ -178,6 +182,7 @@ impl<B: Backend> Capture<B> {
             selection: Selection::Only(names.into_iter().map(Into::into).collect()),
             recorded: BTreeMap::new(),
             lesions: Vec::new(),
+            to_the_end: false,
         }
     }
 
@@ -190,8 +195,18 @@ impl<B: Backend> Capture<B> {
         }
     }
 
+    /// Keeps the pass going to the embedding after the selected layers are recorded, for
+    /// callers that need both (a training objective on hidden units, say).
+    pub fn to_the_end(mut self) -> Self {
+        self.to_the_end = true;
+        self
+    }
+
     /// Whether every selected layer has been recorded, so the pass may stop early.
     pub fn is_complete(&self) -> bool {
+        if self.to_the_end {
+            return false;
+        }
         match &self.selection {
             Selection::None => false,
             Selection::All => false,

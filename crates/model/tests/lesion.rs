@@ -231,6 +231,25 @@ fn the_capture_records_the_silenced_values_and_empty_lesions_change_nothing() {
 }
 
 #[test]
+fn a_capture_told_to_run_to_the_end_records_and_still_embeds() {
+    let base = model(store());
+    let layer = "vision.blocks.0.mlp";
+    // Plain: the pass stops once the layer is recorded.
+    let mut early = Capture::only([layer]);
+    assert!(base.encode_image_with(images(), &mut early).is_none());
+    // To the end: the same recording, and the embedding of a plain pass.
+    let mut full = Capture::only([layer]).to_the_end();
+    let embeds = base
+        .encode_image_with(images(), &mut full)
+        .expect("the pass ran to the end");
+    assert_eq!(gap(embeds, base.encode_image(images())), 0.0);
+    assert_eq!(
+        early.get(layer).unwrap().to_host(),
+        full.get(layer).unwrap().to_host()
+    );
+}
+
+#[test]
 fn layer_units_match_the_recorded_channels() {
     let vit = model(store());
     let rn = load_fixture_model("openai_rn");

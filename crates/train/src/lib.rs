@@ -8,8 +8,10 @@ pub mod trainer;
 pub mod zeroshot;
 
 pub use data::{Modality, builtin_tokenizer_files, heldout, tokenizer};
-pub use recipe::{ModelShape, Positives, SharedConcepts, TrainConfig};
-pub use trainer::{Event, Metrics, StepLog, Trainer, contrastive_loss, train, zero_shot};
+pub use recipe::{ModelShape, Positives, SharedConcepts, Sparsity, TrainConfig};
+pub use trainer::{
+    Event, Metrics, StepLog, Trainer, contrastive_loss, train, training_loss, zero_shot,
+};
 
 /// Errors of a training run.
 #[derive(Debug, thiserror::Error)]

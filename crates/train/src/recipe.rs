@@ -103,6 +103,24 @@ pub struct TrainConfig {
     /// they almost never meet.
     #[serde(default)]
     pub shared_concepts: SharedConcepts,
+    /// An L1 penalty on the firing of the image tower's MLP neurons at the class token, added
+    /// to the contrastive loss: a small model spreads a concept over many units of a layer,
+    /// and a cost on firing makes each input use few, so that single units may come to stand
+    /// for a concept (what the multimodal-neurons study found in CLIP at scale). `None`: no
+    /// penalty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparsity: Option<Sparsity>,
+}
+
+/// An L1 penalty on the firing of MLP neurons of the image tower.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sparsity {
+    /// Weight of the penalty: the mean firing (the positive part of the activation; units at
+    /// rest sit on quick-GELU's bounded negative side) of a block's MLP neurons at the class
+    /// token, over the batch's images and the block's units, summed over `blocks`.
+    pub weight: f32,
+    /// Image-tower blocks (0-based) whose MLP neurons are penalized.
+    pub blocks: Vec<usize>,
 }
 
 /// The generator's own share, so that recipes without the field train as before.
@@ -204,6 +222,7 @@ impl TrainConfig {
             decay_matrices_only: false,
             shards: 2,
             shared_concepts: SharedConcepts::Negative,
+            sparsity: None,
         }
     }
 
@@ -242,6 +261,7 @@ impl TrainConfig {
             decay_matrices_only: false,
             shards: 1,
             shared_concepts: SharedConcepts::Negative,
+            sparsity: None,
         }
     }
 

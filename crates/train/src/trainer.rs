@@ -12,7 +12,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use modalscope_model::bundle::{self, Precision, TokenizerFiles};
-use modalscope_model::{Clip, Preprocessor, normalize};
+use modalscope_model::{Activation, Capture, Clip, Preprocessor, normalize};
 use modalscope_synth::CONCEPTS;
 use modalscope_tokenizer::ClipTokenizer;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use crate::data::{
     tokenizer,
 };
 use crate::decay::Vectors;
-use crate::recipe::{SharedConcepts, TrainConfig};
+use crate::recipe::{SharedConcepts, Sparsity, TrainConfig};
 use crate::zeroshot::{TEMPLATES, accuracy, class_embeddings, embed_images, predict};
 use crate::{Result, TrainError};
 
@@ -36,8 +36,11 @@ const HELDOUT_DATA_SEED: u64 = 0x005e_ed0f_4e1d;
 pub struct StepLog {
     /// Step number (1-based: steps done).
     pub step: usize,
-    /// Training loss of the batch.
+    /// Contrastive loss of the batch.
     pub loss: f32,
+    /// The recipe's sparsity penalty on the batch, added to the loss it minimizes (0 without).
+    #[serde(default)]
+    pub penalty: f32,
     /// Learning rate used.
     pub learning_rate: f64,
     /// The softmax temperature's inverse (exp of the logit scale).
@@ -86,8 +89,20 @@ pub fn contrastive_loss<B: Backend>(
             contents.len()
         )));
     }
-    let device = images.device();
-    let ie = normalize(clip.encode_image(images));
+    contrastive_loss_of(clip, clip.encode_image(images), ids, groups, shared)
+}
+
+/// [`contrastive_loss`] of image embeddings already computed (not L2-normalized).
+fn contrastive_loss_of<B: Backend>(
+    clip: &Clip<B>,
+    image_embeds: Tensor<B, 2>,
+    ids: &[Vec<u32>],
+    groups: &[u64],
+    shared: Option<(&[Content], SharedConcepts)>,
+) -> Result<Tensor<B, 1>> {
+    let n = ids.len();
+    let device = image_embeds.device();
+    let ie = normalize(image_embeds);
     let te = normalize(clip.encode_text(ids)?);
     let scale = clip
         .logit_scale
@@ -142,6 +157,87 @@ pub fn contrastive_loss<B: Backend>(
         .sum_dim(1)
         .mean();
     Ok((image_to_text + text_to_image) / 2.0)
+}
+
+/// The layer names whose class-token units a sparsity penalty reads.
+fn penalized_layers(sparsity: &Sparsity) -> Vec<String> {
+    sparsity
+        .blocks
+        .iter()
+        .map(|i| format!("vision.blocks.{i}.mlp"))
+        .collect()
+}
+
+/// The training objective of a batch: its contrastive loss and, with a sparsity rule, the
+/// weighted mean firing (positive part) of the rule's MLP neurons at the class token (each
+/// returned on its own; the trainer minimizes their sum).
+pub fn training_loss<B: Backend>(
+    clip: &Clip<B>,
+    images: Tensor<B, 4>,
+    ids: &[Vec<u32>],
+    groups: &[u64],
+    shared: Option<(&[Content], SharedConcepts)>,
+    sparsity: Option<&Sparsity>,
+) -> Result<(Tensor<B, 1>, Option<Tensor<B, 1>>)> {
+    let Some(sparsity) = sparsity else {
+        return Ok((contrastive_loss(clip, images, ids, groups, shared)?, None));
+    };
+    let layers = penalized_layers(sparsity);
+    for layer in &layers {
+        clip.check_layer(layer)?;
+    }
+    let mut cap = Capture::only(layers.clone()).to_the_end();
+    let embeds = clip
+        .encode_image_with(images, &mut cap)
+        .expect("a pass told to run to the end returns the embedding");
+    let loss = contrastive_loss_of(clip, embeds, ids, groups, shared)?;
+    let mut penalty: Option<Tensor<B, 1>> = None;
+    for layer in &layers {
+        let Some(Activation::Tokens { tensor, .. }) = cap.take(layer) else {
+            return Err(TrainError::Recipe(format!(
+                "sparsity: {layer} is not a token sequence (only ViT image towers are penalized)"
+            )));
+        };
+        let [b, _, units] = tensor.dims();
+        // Firing is the positive part: quick-GELU's negative side is bounded (-0.17), and
+        // most units rest there.
+        let activity = tensor.slice([0..b, 0..1, 0..units]).clamp_min(0.0).mean();
+        penalty = Some(match penalty {
+            Some(p) => p + activity,
+            None => activity,
+        });
+    }
+    Ok((loss, penalty.map(|p| p * sparsity.weight)))
+}
+
+/// Refuses a sparsity rule that names no block, a block the tower lacks, the same block
+/// twice, or a weight that is not a number of at least 0.
+fn check_sparsity(sparsity: &Sparsity, layers: usize) -> Result<()> {
+    let w = sparsity.weight;
+    if !(w.is_finite() && w >= 0.0) {
+        return Err(TrainError::Recipe(format!(
+            "a sparsity weight must be a number of at least 0, not {w}"
+        )));
+    }
+    if sparsity.blocks.is_empty() {
+        return Err(TrainError::Recipe(
+            "sparsity names no block to penalize".into(),
+        ));
+    }
+    for (k, &b) in sparsity.blocks.iter().enumerate() {
+        if b >= layers {
+            return Err(TrainError::Recipe(format!(
+                "sparsity names block {b}, but the image tower has blocks 0 to {}",
+                layers - 1
+            )));
+        }
+        if sparsity.blocks[..k].contains(&b) {
+            return Err(TrainError::Recipe(format!(
+                "sparsity names block {b} twice"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Zero-shot accuracy of a model on held-out drawn and written concepts.
@@ -227,6 +323,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             return Err(TrainError::Recipe(format!(
                 "a partial match's weight must be a number of at least 0, not {weight}"
             )));
+        }
+        if let Some(sparsity) = &config.sparsity {
+            check_sparsity(sparsity, config.shape.layers)?;
         }
         // The generator checks the mixture and the word-only share.
         let data = |seed| {
@@ -343,7 +442,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let lr = self.config.learning_rate_at(self.step);
         let batch = self.data.batch::<B>(self.step, &self.device);
         let model = self.model.take().expect("a model");
-        let (value, grads) = match self.gradients(&model, batch) {
+        let (value, penalty, grads) = match self.gradients(&model, batch) {
             Ok(done) => done,
             Err(e) => {
                 self.model = Some(model);
@@ -368,6 +467,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let entry = StepLog {
             step: self.step,
             loss: value,
+            penalty,
             learning_rate: lr,
             logit_scale,
         };
@@ -375,19 +475,41 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(entry)
     }
 
-    /// The loss of a batch and its gradients, the batch split into the recipe's shards.
-    fn gradients(&self, model: &Clip<B>, batch: Batch<B>) -> Result<(f32, GradientsParams)> {
+    /// The loss and penalty of a batch and the gradients of their sum, the batch split into
+    /// the recipe's shards.
+    fn gradients(&self, model: &Clip<B>, batch: Batch<B>) -> Result<(f32, f32, GradientsParams)> {
         let shards = self.config.shards;
+        let sparsity = self.config.sparsity.as_ref();
+        // Loss and penalty values, and the tensor to differentiate, of one part of the batch.
+        let objective = |clip: &Clip<B>,
+                         images: Tensor<B, 4>,
+                         ids: &[Vec<u32>],
+                         groups: &[u64],
+                         shared|
+         -> Result<(f32, f32, Tensor<B, 1>)> {
+            let (loss, penalty) = training_loss(clip, images, ids, groups, shared, sparsity)?;
+            let (loss, penalty) = (loss / shards as f32, penalty.map(|p| p / shards as f32));
+            let value = scalar(loss.clone().inner());
+            Ok(match penalty {
+                Some(p) => (value, scalar(p.clone().inner()), loss + p),
+                None => (value, 0.0, loss),
+            })
+        };
         if shards <= 1 {
             let shared = self.config.shared_concepts.rule(&batch.contents);
-            let loss = contrastive_loss(model, batch.images, &batch.ids, &batch.groups, shared)?;
-            let value = scalar(loss.clone().inner());
-            return Ok((value, GradientsParams::from_grads(loss.backward(), model)));
+            let (value, penalty, total) =
+                objective(model, batch.images, &batch.ids, &batch.groups, shared)?;
+            return Ok((
+                value,
+                penalty,
+                GradientsParams::from_grads(total.backward(), model),
+            ));
         }
         let n = batch.ids.len();
         let rule = self.config.shared_concepts;
         let images = batch.images.inner();
-        let parts: Vec<Result<(f32, GradientsParams)>> = std::thread::scope(|scope| {
+        let objective = &objective;
+        let parts: Vec<Result<(f32, f32, GradientsParams)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..shards)
                 .map(|k| {
                     let rows = k * n / shards..(k + 1) * n / shards;
@@ -399,10 +521,12 @@ impl<B: AutodiffBackend> Trainer<B> {
                     let (ids, groups) = (&batch.ids[rows.clone()], &batch.groups[rows.clone()]);
                     let shared = rule.rule(&batch.contents[rows]);
                     scope.spawn(move || {
-                        let loss =
-                            contrastive_loss(&own, images, ids, groups, shared)? / shards as f32;
-                        let value = scalar(loss.clone().inner());
-                        Ok((value, GradientsParams::from_grads(loss.backward(), &own)))
+                        let (value, penalty, total) = objective(&own, images, ids, groups, shared)?;
+                        Ok((
+                            value,
+                            penalty,
+                            GradientsParams::from_grads(total.backward(), &own),
+                        ))
                     })
                 })
                 .collect();
@@ -412,13 +536,14 @@ impl<B: AutodiffBackend> Trainer<B> {
                 .collect()
         });
         let mut sum = GradientsAccumulator::new();
-        let mut value = 0.0;
+        let (mut value, mut penalty) = (0.0, 0.0);
         for part in parts {
-            let (v, g) = part?;
+            let (v, p, g) = part?;
             value += v;
+            penalty += p;
             sum.accumulate(model, g);
         }
-        Ok((value, sum.grads()))
+        Ok((value, penalty, sum.grads()))
     }
 
     /// Held-out zero-shot accuracy and loss of the current model.
