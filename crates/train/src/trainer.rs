@@ -74,6 +74,17 @@ pub fn contrastive_loss<B: Backend>(
     groups: &[u64],
     shared: Option<(&[Content], SharedConcepts)>,
 ) -> Result<Tensor<B, 1>> {
+    contrastive_loss_of(clip, clip.encode_image(images), ids, groups, shared)
+}
+
+/// [`contrastive_loss`] of image embeddings already computed (not L2-normalized).
+fn contrastive_loss_of<B: Backend>(
+    clip: &Clip<B>,
+    image_embeds: Tensor<B, 2>,
+    ids: &[Vec<u32>],
+    groups: &[u64],
+    shared: Option<(&[Content], SharedConcepts)>,
+) -> Result<Tensor<B, 1>> {
     let n = ids.len();
     if groups.len() != n {
         return Err(TrainError::Recipe(format!(
@@ -89,18 +100,6 @@ pub fn contrastive_loss<B: Backend>(
             contents.len()
         )));
     }
-    contrastive_loss_of(clip, clip.encode_image(images), ids, groups, shared)
-}
-
-/// [`contrastive_loss`] of image embeddings already computed (not L2-normalized).
-fn contrastive_loss_of<B: Backend>(
-    clip: &Clip<B>,
-    image_embeds: Tensor<B, 2>,
-    ids: &[Vec<u32>],
-    groups: &[u64],
-    shared: Option<(&[Content], SharedConcepts)>,
-) -> Result<Tensor<B, 1>> {
-    let n = ids.len();
     let device = image_embeds.device();
     let ie = normalize(image_embeds);
     let te = normalize(clip.encode_text(ids)?);
