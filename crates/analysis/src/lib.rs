@@ -1,11 +1,14 @@
 //! Neuron analysis on any CLIP, generic over burn's `Backend`: how units respond to sets of
 //! images, how well they separate concepts (AUROC) in each modality, and what is built on
 //! that: multimodal-neuron rankings with text alignment, lesion experiments, typographic
-//! attacks, neuron families and the rendered-text probe (which written words drive a unit). [`concepts`] holds the concept study's inputs (the probe
-//! images drawn and written, the zero-shot prompts) that the command line and the page share.
+//! attacks, neuron families, the rendered-text probe (which written words drive a unit) and
+//! concept directions (whether a layer carries a concept at all when no one unit does).
+//! [`concepts`] holds the concept study's inputs (the probe images drawn and written, the
+//! zero-shot prompts) that the command line and the page share.
 
 pub mod attack;
 pub mod concepts;
+pub mod direction;
 pub mod error;
 pub mod families;
 pub mod lesion;
@@ -19,6 +22,7 @@ pub use attack::{
     AttackCase, AttackReport, ConceptAttack, UnitChange, attack_report, most_changed_units,
     typographic_attack,
 };
+pub use direction::{ConceptDirection, DirectionScore, concept_directions};
 pub use error::{AnalysisError, Result};
 pub use families::{Families, Family, concept_profiles, neuron_families};
 pub use lesion::{

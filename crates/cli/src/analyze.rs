@@ -108,6 +108,19 @@ pub struct NeuronsArgs {
     common: Common,
 }
 
+/// Options of `modalscope directions`.
+#[derive(Args)]
+pub struct DirectionsArgs {
+    /// The image-tower layer, e.g. vision.post_ln.
+    #[arg(long)]
+    layer: String,
+    /// Spatial reduction of a unit's activation map.
+    #[arg(long, value_enum, default_value = "class")]
+    reduce: ReduceArg,
+    #[command(flatten)]
+    common: Common,
+}
+
 /// Options of `modalscope lesion`.
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["units", "concept"])))]
@@ -556,6 +569,64 @@ pub fn words(args: WordsArgs) -> Result<()> {
     println!(
         "mean: the unit's response (mean over positions) averaged over the word's letterings; \
          z: standard deviations above the mean word."
+    );
+    Ok(())
+}
+
+/// Runs `modalscope directions`.
+pub fn directions(args: DirectionsArgs) -> Result<()> {
+    let n = per_concept(&args.common)?;
+    let study = Study::load(&args.common.model)?;
+    study.check_image_layer(&args.layer)?;
+    let mut scores = study.directions(
+        &args.layer,
+        &study.probe_sets(n),
+        &study.eval_sets(n),
+        args.reduce.into(),
+    )?;
+    let names = study.concepts();
+    if args.common.json {
+        return print_json(json!({
+            "model": args.common.model.display().to_string(),
+            "layer": args.layer,
+            "per_concept": n,
+            "modalities": ["drawn", "written"],
+            "concepts": names,
+            "directions": scores,
+        }));
+    }
+    scores.sort_by(|a, b| {
+        b.combined()
+            .total_cmp(&a.combined())
+            .then(a.concept.cmp(&b.concept))
+    });
+    println!(
+        "{}: concept directions fit on {n} drawn + {n} written images per concept, measured on \
+         {n} + {n} others",
+        args.layer
+    );
+    println!(
+        "{:>4}  {:<10} {:>8} {:>8} {:>8} {:>7}",
+        "rank", "concept", "drawn", "written", "combined", "units"
+    );
+    for (rank, d) in scores.iter().enumerate() {
+        println!(
+            "{:>4}  {:<10} {:>8.3} {:>8.3} {:>8.3} {:>7.1}",
+            rank + 1,
+            names[d.concept],
+            d.auroc[0],
+            d.auroc[1],
+            d.combined(),
+            d.spread
+        );
+    }
+    println!(
+        "drawn/written: AUROC of the layer's read-out of the concept (each unit weighted by how \
+         much more it responds to the concept than to the others) on images it was not fit on;"
+    );
+    println!(
+        "units: how many units the read-out spreads over; compare `modalscope neurons`, where \
+         one unit must carry the concept alone."
     );
     Ok(())
 }

@@ -82,6 +82,9 @@ enum Command {
     /// Rank a layer's neurons by multimodality: AUROC for their best concept on drawn and on
     /// written images, and alignment with the text embedding of the concept's name.
     Neurons(analyze::NeuronsArgs),
+    /// Whether a layer carries each concept at all, drawn and written, when no single unit
+    /// does: a read-out over all its units, fit on some images and measured on others.
+    Directions(analyze::DirectionsArgs),
     /// Silence units of a layer (zero or mean ablation) and compare zero-shot accuracy per
     /// concept before and after.
     Lesion(analyze::LesionArgs),
@@ -140,6 +143,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::ZeroShot(args) => analyze::zero_shot(args),
         Command::Neurons(args) => analyze::neurons(args),
+        Command::Directions(args) => analyze::directions(args),
         Command::Lesion(args) => analyze::lesion(args),
         Command::Attack(args) => analyze::attack(args),
         Command::Families(args) => analyze::families(args),

@@ -1,6 +1,6 @@
-//! The concept study behind `modalscope zero-shot | neurons | lesion | attack | families`: a
-//! model, the 30 procedural concepts drawn and written, zero-shot prompts, and the analyses
-//! of `modalscope-analysis` run on them.
+//! The concept study behind `modalscope zero-shot | neurons | directions | lesion | attack |
+//! families`: a model, the 30 procedural concepts drawn and written, zero-shot prompts, and
+//! the analyses of `modalscope-analysis` run on them.
 //!
 //! Which images probe the model, the prompts and the parsing of concepts and units live in
 //! [`modalscope_analysis::concepts`], shared with the page: concept `c`, image `i` of a set
@@ -19,10 +19,11 @@ use modalscope_analysis::concepts::{
 };
 use modalscope_analysis::reading::{MAX_WORDS, probe_words};
 use modalscope_analysis::{
-    AttackReport, ClassPrompts, Families, LabelledImages, LesionReport, MultimodalNeuron, Probe,
-    Reduce, UnitScore, ZeroShotReport, class_embeddings, classify, concept_profiles,
-    layer_responses, lesion_experiment, multimodal_neurons, neuron_families, rank_units,
-    typographic_attack, unit_means, units_for_concept, zero_shot_report,
+    AttackReport, ClassPrompts, DirectionScore, Families, LabelledImages, LesionReport,
+    MultimodalNeuron, Probe, Reduce, UnitScore, ZeroShotReport, class_embeddings, classify,
+    concept_directions, concept_profiles, layer_responses, lesion_experiment, multimodal_neurons,
+    neuron_families, rank_units, typographic_attack, unit_means, units_for_concept,
+    zero_shot_report,
 };
 use modalscope_model::{Clip, Lesion, Preprocessor};
 use modalscope_synth::CONCEPTS;
@@ -206,6 +207,27 @@ impl Study {
         let responses = self.responses(layer, sets, reduce)?;
         let labels: Vec<Vec<usize>> = sets.iter().map(|s| s.labels.clone()).collect();
         Ok(rank_units(&probes(&responses, &labels), CONCEPTS.len()))
+    }
+
+    /// Every concept's direction in `layer`, fit on `fit` and scored on `eval` (images the
+    /// fit did not see), in concept order.
+    pub fn directions(
+        &self,
+        layer: &str,
+        fit: &[LabelledImages<B>],
+        eval: &[LabelledImages<B>],
+        reduce: Reduce,
+    ) -> Result<Vec<DirectionScore>> {
+        let labels = |sets: &[LabelledImages<B>]| -> Vec<Vec<usize>> {
+            sets.iter().map(|s| s.labels.clone()).collect()
+        };
+        let (r_fit, l_fit) = (self.responses(layer, fit, reduce)?, labels(fit));
+        let (r_eval, l_eval) = (self.responses(layer, eval, reduce)?, labels(eval));
+        Ok(concept_directions(
+            &probes(&r_fit, &l_fit),
+            &probes(&r_eval, &l_eval),
+            CONCEPTS.len(),
+        )?)
     }
 
     /// The `count` units of `layer` most multimodal for `concept` on `sets`.

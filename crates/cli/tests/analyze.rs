@@ -31,6 +31,24 @@ fn bad_requests_fail_with_a_message_not_a_panic() {
     let e = error_of(&["neurons", "--model", &m, "--layer", "text.blocks.0.mlp"]);
     assert!(e.contains("text tower"), "{e}");
     let e = error_of(&[
+        "directions",
+        "--model",
+        &m,
+        "--layer",
+        "vision.blocks.99.mlp",
+    ]);
+    assert!(e.contains("unknown layer `vision.blocks.99.mlp`"), "{e}");
+    let e = error_of(&[
+        "directions",
+        "--model",
+        &m,
+        "--layer",
+        "vision.post_ln",
+        "--per-concept",
+        "0",
+    ]);
+    assert!(e.contains("at least 1"), "{e}");
+    let e = error_of(&[
         "families",
         "--model",
         &m,
@@ -130,6 +148,47 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
     assert_eq!(neurons[0]["modalities"].as_array().unwrap().len(), 2);
     assert!(neurons[0]["text_alignment"].is_number());
     assert_eq!(v["concepts"].as_array().unwrap().len(), 30);
+
+    let args = [
+        "directions",
+        "--model",
+        &m,
+        "--layer",
+        "vision.post_ln",
+        "--per-concept",
+        "3",
+    ];
+    let (ok, stdout, stderr) = modalscope(&[&args[..], &["--json"]].concat());
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let directions = v["directions"].as_array().unwrap();
+    assert_eq!(directions.len(), 30);
+    for (c, d) in directions.iter().enumerate() {
+        assert_eq!(d["concept"].as_u64(), Some(c as u64));
+        let auroc = d["auroc"].as_array().unwrap();
+        assert_eq!(auroc.len(), 2);
+        assert!(
+            auroc
+                .iter()
+                .all(|a| (0.0..=1.0).contains(&a.as_f64().unwrap()))
+        );
+        let spread = d["spread"].as_f64().unwrap();
+        assert!(spread > 0.0 && spread <= 96.0, "{d}");
+    }
+    let (ok, stdout, stderr) = modalscope(&args);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("vision.post_ln: concept directions"),
+        "{stdout}"
+    );
+    // One row per concept, ranked 1 to 30.
+    for name in v["concepts"].as_array().unwrap() {
+        assert!(stdout.contains(name.as_str().unwrap()), "{name}: {stdout}");
+    }
+    assert!(
+        stdout.lines().any(|l| l.trim_start().starts_with("30 ")),
+        "{stdout}"
+    );
 
     let (ok, stdout, stderr) = modalscope(&[
         "lesion",
