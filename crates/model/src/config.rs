@@ -411,6 +411,7 @@ impl ClipConfig {
                     v.heads > 0 && v.width % v.heads == 0,
                     "vision width must be a multiple of its heads",
                 )?;
+                check(v.mlp_width > 0, "vision MLP width must be positive")?;
             }
             VisionConfig::Resnet(r) => {
                 check(
@@ -427,6 +428,7 @@ impl ClipConfig {
             self.text.heads > 0 && self.text.width.is_multiple_of(self.text.heads),
             "text width must be a multiple of its heads",
         )?;
+        check(self.text.mlp_width > 0, "text MLP width must be positive")?;
         check(
             self.text.context_length > 0 && self.text.vocab_size > 0,
             "text tower needs a vocabulary and a context",

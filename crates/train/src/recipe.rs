@@ -30,6 +30,10 @@ pub struct ModelShape {
     pub context_length: usize,
     /// Joint embedding width.
     pub projection_dim: usize,
+    /// Hidden units of each image-tower MLP (`None`: four times `width`, as in CLIP). Fewer
+    /// units must share the concepts among them, which may concentrate each in fewer units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlp_width: Option<usize>,
 }
 
 /// Everything a training run depends on.
@@ -203,6 +207,7 @@ impl TrainConfig {
                 text_heads: 2,
                 context_length: 24,
                 projection_dim: 96,
+                mlp_width: None,
             },
             seed: 1,
             steps: 16200,
@@ -242,6 +247,7 @@ impl TrainConfig {
                 text_heads: 2,
                 context_length: 24,
                 projection_dim: 32,
+                mlp_width: None,
             },
             seed: 7,
             steps: 200,
@@ -290,7 +296,7 @@ impl TrainConfig {
                 width: s.width,
                 layers: s.layers,
                 heads: s.heads,
-                mlp_width: 4 * s.width,
+                mlp_width: s.mlp_width.unwrap_or(4 * s.width),
                 act: Act::QuickGelu,
                 layer_norm_eps: 1e-5,
             }),
@@ -325,5 +331,24 @@ mod tests {
         assert!((c.learning_rate_at(c.steps) - 0.05 * c.learning_rate).abs() < 1e-9);
         c.clip_config(600).validate().unwrap();
         TrainConfig::tiny().clip_config(600).validate().unwrap();
+    }
+
+    #[test]
+    fn the_image_mlp_is_four_times_the_width_unless_the_recipe_says() {
+        let mut c = TrainConfig::tiny();
+        let mlp = |c: &TrainConfig| match c.clip_config(600).vision {
+            VisionConfig::Vit(v) => v.mlp_width,
+            VisionConfig::Resnet(_) => unreachable!("the recipe builds a ViT"),
+        };
+        assert_eq!(mlp(&c), 4 * c.shape.width);
+        // Recipes recorded before the field existed read as the default and write the same.
+        let json = serde_json::to_value(&c).unwrap();
+        assert!(json["shape"].get("mlp_width").is_none());
+        c.shape.mlp_width = Some(24);
+        assert_eq!(mlp(&c), 24);
+        let back: TrainConfig = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        c.shape.mlp_width = Some(0);
+        assert!(c.clip_config(600).validate().is_err());
     }
 }
