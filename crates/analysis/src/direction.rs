@@ -5,8 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AnalysisError, Result};
-use crate::multimodal::Probe;
-use crate::stats::auroc;
+use crate::multimodal::{Probe, concept_auroc, weakest};
 
 /// A concept's direction in a layer's units.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,7 +31,7 @@ pub struct DirectionScore {
 impl DirectionScore {
     /// The weakest modality's AUROC, as for a unit.
     pub fn combined(&self) -> f64 {
-        self.auroc.iter().copied().fold(f64::INFINITY, f64::min)
+        weakest(&self.auroc)
     }
 }
 
@@ -109,22 +108,13 @@ impl ConceptDirection {
     /// How the read-out separates the concept on each probe's images (use images the
     /// direction was not fit on).
     pub fn score(&self, probes: &[Probe<'_>]) -> Result<DirectionScore> {
-        let mut out = Vec::with_capacity(probes.len());
-        for p in probes {
-            let values = self.project(p)?;
-            let (mut pos, mut neg) = (Vec::new(), Vec::new());
-            for (v, &label) in values.into_iter().zip(p.labels) {
-                if label == self.concept {
-                    pos.push(v);
-                } else {
-                    neg.push(v);
-                }
-            }
-            out.push(auroc(&pos, &neg).unwrap_or(0.5));
-        }
+        let auroc = probes
+            .iter()
+            .map(|p| Ok(concept_auroc(self.project(p)?, p.labels, self.concept)))
+            .collect::<Result<_>>()?;
         Ok(DirectionScore {
             concept: self.concept,
-            auroc: out,
+            auroc,
             spread: self.spread(),
         })
     }

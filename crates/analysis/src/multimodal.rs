@@ -22,25 +22,34 @@ pub struct Probe<'a> {
 }
 
 impl Probe<'_> {
-    /// The responses of one unit, split into images of `concept` and all others.
-    fn split(&self, unit: usize, concept: usize) -> (Vec<f32>, Vec<f32>) {
-        let mut pos = Vec::new();
-        let mut neg = Vec::new();
-        for (row, &label) in self.responses.chunks(self.units).zip(self.labels) {
-            if label == concept {
-                pos.push(row[unit]);
-            } else {
-                neg.push(row[unit]);
-            }
-        }
-        (pos, neg)
-    }
-
     /// AUROC of `unit` for `concept` against the other concepts (0.5 when undefined).
     pub fn auroc(&self, unit: usize, concept: usize) -> f64 {
-        let (p, n) = self.split(unit, concept);
-        auroc(&p, &n).unwrap_or(0.5)
+        let values = self.responses.chunks(self.units).map(|row| row[unit]);
+        concept_auroc(values, self.labels, concept)
     }
+}
+
+/// AUROC of per-image `values` for the images of `concept` against all others (0.5 when
+/// either side is empty).
+pub(crate) fn concept_auroc(
+    values: impl IntoIterator<Item = f32>,
+    labels: &[usize],
+    concept: usize,
+) -> f64 {
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    for (v, &label) in values.into_iter().zip(labels) {
+        if label == concept {
+            pos.push(v);
+        } else {
+            neg.push(v);
+        }
+    }
+    auroc(&pos, &neg).unwrap_or(0.5)
+}
+
+/// The weakest of per-modality AUROCs: high only when every modality separates the concept.
+pub(crate) fn weakest(auroc: &[f64]) -> f64 {
+    auroc.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 /// How one unit separates one concept, per modality.
@@ -57,7 +66,7 @@ pub struct UnitScore {
 impl UnitScore {
     /// The weakest modality's AUROC: high only when every modality separates the concept.
     pub fn combined(&self) -> f64 {
-        self.auroc.iter().copied().fold(f64::INFINITY, f64::min)
+        weakest(&self.auroc)
     }
 }
 

@@ -205,8 +205,7 @@ impl Study {
         reduce: Reduce,
     ) -> Result<Vec<UnitScore>> {
         let responses = self.responses(layer, sets, reduce)?;
-        let labels: Vec<Vec<usize>> = sets.iter().map(|s| s.labels.clone()).collect();
-        Ok(rank_units(&probes(&responses, &labels), CONCEPTS.len()))
+        Ok(rank_units(&probes(&responses, sets), CONCEPTS.len()))
     }
 
     /// Every concept's direction in `layer`, fit on `fit` and scored on `eval` (images the
@@ -218,14 +217,11 @@ impl Study {
         eval: &[LabelledImages<B>],
         reduce: Reduce,
     ) -> Result<Vec<DirectionScore>> {
-        let labels = |sets: &[LabelledImages<B>]| -> Vec<Vec<usize>> {
-            sets.iter().map(|s| s.labels.clone()).collect()
-        };
-        let (r_fit, l_fit) = (self.responses(layer, fit, reduce)?, labels(fit));
-        let (r_eval, l_eval) = (self.responses(layer, eval, reduce)?, labels(eval));
+        let r_fit = self.responses(layer, fit, reduce)?;
+        let r_eval = self.responses(layer, eval, reduce)?;
         Ok(concept_directions(
-            &probes(&r_fit, &l_fit),
-            &probes(&r_eval, &l_eval),
+            &probes(&r_fit, fit),
+            &probes(&r_eval, eval),
             CONCEPTS.len(),
         )?)
     }
@@ -240,8 +236,7 @@ impl Study {
         reduce: Reduce,
     ) -> Result<Vec<UnitScore>> {
         let responses = self.responses(layer, sets, reduce)?;
-        let labels: Vec<Vec<usize>> = sets.iter().map(|s| s.labels.clone()).collect();
-        let mut units = units_for_concept(&probes(&responses, &labels), concept);
+        let mut units = units_for_concept(&probes(&responses, sets), concept);
         units.truncate(count);
         Ok(units)
     }
@@ -351,20 +346,22 @@ impl Study {
             bail!("--k must be at least 1");
         }
         let responses = self.responses(layer, sets, reduce)?;
-        let labels: Vec<Vec<usize>> = sets.iter().map(|s| s.labels.clone()).collect();
-        let profiles = concept_profiles(&probes(&responses, &labels), CONCEPTS.len());
+        let profiles = concept_profiles(&probes(&responses, sets), CONCEPTS.len());
         Ok(neuron_families(&profiles, CONCEPTS.len(), k, seed, 4)?)
     }
 }
 
-/// Probes over responses and their labels.
-pub fn probes<'a>(responses: &'a [(Vec<f32>, usize)], labels: &'a [Vec<usize>]) -> Vec<Probe<'a>> {
+/// Probes over the responses to image sets, labelled by the sets' concepts.
+pub fn probes<'a>(
+    responses: &'a [(Vec<f32>, usize)],
+    sets: &'a [LabelledImages<B>],
+) -> Vec<Probe<'a>> {
     responses
         .iter()
-        .zip(labels)
-        .map(|((r, units), l)| Probe {
+        .zip(sets)
+        .map(|((r, units), set)| Probe {
             responses: r,
-            labels: l,
+            labels: &set.labels,
             units: *units,
         })
         .collect()

@@ -81,8 +81,7 @@ fn auroc_on(
     concept: usize,
 ) -> [f64; 2] {
     let responses = s.responses(layer, sets, Reduce::Class).unwrap();
-    let labels: Vec<Vec<usize>> = sets.iter().map(|set| set.labels.clone()).collect();
-    let p = probes(&responses, &labels);
+    let p = probes(&responses, sets);
     [p[0].auroc(unit, concept), p[1].auroc(unit, concept)]
 }
 

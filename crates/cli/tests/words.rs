@@ -35,8 +35,8 @@ fn the_best_reader_of_a_concept_ranks_its_word_high() {
     let responses = s
         .responses(&layer, std::slice::from_ref(&written), Reduce::Mean)
         .unwrap();
-    let labels = vec![written.labels.clone()];
-    let best = modalscope_analysis::best_units(&probes(&responses, &labels), CONCEPTS.len());
+    let sets = std::slice::from_ref(&written);
+    let best = modalscope_analysis::best_units(&probes(&responses, sets), CONCEPTS.len());
 
     let (reading, units) = reading_responses(&s.clip, &layer, &s.words, RENDERINGS, BATCH).unwrap();
     let (mut hits, mut rank_sum) = (0, 0.0);
