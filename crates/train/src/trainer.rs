@@ -22,7 +22,7 @@ use crate::data::{
     tokenizer,
 };
 use crate::decay::Vectors;
-use crate::recipe::{SharedConcepts, Sparsity, TrainConfig};
+use crate::recipe::{SharedConcepts, Sparsity, Temperature, TrainConfig};
 use crate::zeroshot::{TEMPLATES, accuracy, class_embeddings, embed_images, predict};
 use crate::{Result, TrainError};
 
@@ -209,6 +209,26 @@ pub fn training_loss<B: Backend>(
     Ok((loss, penalty.map(|p| p * sparsity.weight)))
 }
 
+/// `model` with its logit scale set where `temperature` starts it; refuses a scale that is not
+/// a number above 0 and at most CLIP's cap of 100.
+fn start_logit_scale<B: AutodiffBackend>(
+    model: Clip<B>,
+    temperature: Temperature,
+) -> Result<Clip<B>> {
+    let scale = temperature.logit_scale;
+    if !(scale.is_finite() && scale > 0.0 && scale <= 100.0) {
+        return Err(TrainError::Recipe(format!(
+            "a starting logit scale must be a number above 0 and at most 100, not {scale}"
+        )));
+    }
+    let mut model = model;
+    model.logit_scale = model.logit_scale.map(|t| {
+        Tensor::<B, 1>::from_data(TensorData::new(vec![scale.ln()], [1]), &t.device())
+            .require_grad()
+    });
+    Ok(model)
+}
+
 /// Refuses a sparsity rule that names no block, a block the tower lacks, the same block
 /// twice, or a weight that is not a number of at least 0.
 fn check_sparsity(sparsity: &Sparsity, layers: usize) -> Result<()> {
@@ -299,7 +319,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         let tok = tokenizer(&files, config.shape.context_length);
         let clip_config = config.clip_config(tok.vocab_size());
         clip_config.validate()?;
-        let model = Clip::<B>::random(&clip_config, config.seed, &device)?;
+        let mut model = Clip::<B>::random(&clip_config, config.seed, &device)?;
+        if let Some(t) = config.temperature {
+            model = start_logit_scale(model, t)?;
+        }
         let pre = Preprocessor::for_config(&clip_config);
         let optim = AdamWConfig::new()
             .with_beta_2(0.98)
@@ -441,13 +464,17 @@ impl<B: AutodiffBackend> Trainer<B> {
         let lr = self.config.learning_rate_at(self.step);
         let batch = self.data.batch::<B>(self.step, &self.device);
         let model = self.model.take().expect("a model");
-        let (value, penalty, grads) = match self.gradients(&model, batch) {
+        let (value, penalty, mut grads) = match self.gradients(&model, batch) {
             Ok(done) => done,
             Err(e) => {
                 self.model = Some(model);
                 return Err(e);
             }
         };
+        if self.config.temperature.is_some_and(|t| !t.learned) {
+            // A parameter without a gradient is neither moved nor decayed by AdamW.
+            grads.remove::<B::InnerBackend, 1>(model.logit_scale.id);
+        }
         let vectors = self.config.decay_matrices_only.then(|| Vectors::of(&model));
         let mut model = self.optim.step(lr, model, grads);
         if let Some(vectors) = vectors {
