@@ -117,7 +117,9 @@ pub struct TrainConfig {
     pub sparsity: Option<Sparsity>,
     /// Where the contrastive loss's softmax temperature starts and whether it is learned
     /// (`None`: CLIP's rule, a logit scale of 1/0.07 learned from the start). On the built-in
-    /// data the learned scale first falls to about 10 and ends near 17: the softmax stays soft.
+    /// data the learned scale first falls to about 10 and ends near 17: the softmax stays soft
+    /// (held at 30 the 10800-step recipe kept more units above AUROC 0.8 in both modalities,
+    /// none more above 0.9: see the README).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<Temperature>,
 }
