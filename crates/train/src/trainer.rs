@@ -212,7 +212,7 @@ pub fn training_loss<B: Backend>(
 /// `model` with its logit scale set where `temperature` starts it; refuses a scale that is not
 /// a number above 0 and at most CLIP's cap of 100.
 fn start_logit_scale<B: AutodiffBackend>(
-    model: Clip<B>,
+    mut model: Clip<B>,
     temperature: Temperature,
 ) -> Result<Clip<B>> {
     let scale = temperature.logit_scale;
@@ -221,7 +221,6 @@ fn start_logit_scale<B: AutodiffBackend>(
             "a starting logit scale must be a number above 0 and at most 100, not {scale}"
         )));
     }
-    let mut model = model;
     model.logit_scale = model.logit_scale.map(|t| {
         Tensor::<B, 1>::from_data(TensorData::new(vec![scale.ln()], [1]), &t.device())
             .require_grad()
