@@ -172,8 +172,9 @@ impl SeededRng {
 /// Standard deviation of a tensor's initial values, following OpenAI's CLIP: its
 /// `initialize_parameters` for the text tower (attention `width^-0.5`, MLP in `(2 width)^-0.5`,
 /// output projections `width^-0.5 (2 layers)^-0.5`, token 0.02, positions 0.01), the ViT's
-/// `width^-0.5` class and position embeddings and projection, and PyTorch's default
-/// (`1/sqrt(3 fan_in)`) for the remaining vision matrices and convolutions.
+/// `width^-0.5` class and position embeddings and projection, He's `sqrt(2/fan_in)` for
+/// ResNet convolutions, and PyTorch's default (`1/sqrt(3 fan_in)`) for the remaining vision
+/// matrices.
 fn init_std(cfg: &ClipConfig, name: &str, shape: &[usize]) -> f32 {
     let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
     let pytorch_default = (1.0 / (3.0 * fan_in as f32)).sqrt();
@@ -203,6 +204,10 @@ fn init_std(cfg: &ClipConfig, name: &str, shape: &[usize]) -> f32 {
         }
         // ResNet attention pooling: positions and projections at embed_dim^-0.5
         _ if name.starts_with("visual.attnpool.") => vision_width.powf(-0.5),
+        // ResNet convolutions at He's sqrt(2 / fan_in): the tower's BatchNorms are folded and
+        // do not normalize while training from scratch, so each ReLU conv must keep the
+        // signal's scale itself (PyTorch's default shrinks it threefold a layer)
+        _ if name.starts_with("visual.") && shape.len() == 4 => (2.0 / fan_in as f32).sqrt(),
         _ if name.ends_with("q_proj.weight")
             || name.ends_with("k_proj.weight")
             || name.ends_with("v_proj.weight") =>
@@ -229,8 +234,9 @@ pub fn random_store(cfg: &ClipConfig, seed: u64) -> WeightStore {
             vec![1.0; n]
         } else if last == "running_mean" || (last == "bias" && shape.len() == 1) {
             vec![0.0; n]
-        } else if name.ends_with("bn3.weight") {
-            // CLIP zero-initialises the last BatchNorm of each bottleneck (identity blocks)
+        } else if name.starts_with("visual.layer") && name.ends_with(".bn3.weight") {
+            // CLIP zero-initialises the last BatchNorm of each bottleneck (identity blocks);
+            // the stem's third BatchNorm (`visual.bn3`) is not one of them
             vec![0.0; n]
         } else if shape.len() == 1 && last == "weight" {
             vec![1.0; n]

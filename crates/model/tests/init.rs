@@ -1,0 +1,77 @@
+//! Fresh weights: a randomly initialised ResNet tower carries its input's scale to the top,
+//! so training one from scratch (its BatchNorms folded, not normalizing) starts alive.
+
+use burn::backend::Flex;
+use burn::tensor::{Distribution, Tensor};
+use modalscope_model::{Act, Activation, Clip, ClipConfig, ResNetConfig, TextConfig, VisionConfig};
+
+type B = Flex;
+
+fn resnet_config() -> ClipConfig {
+    ClipConfig {
+        name: "tiny-resnet".into(),
+        projection_dim: 8,
+        vision: VisionConfig::Resnet(ResNetConfig {
+            image_size: 64,
+            layers: [1, 2, 2, 1],
+            width: 8,
+            heads: 4,
+        }),
+        text: TextConfig {
+            vocab_size: 100,
+            context_length: 8,
+            width: 16,
+            layers: 1,
+            heads: 2,
+            mlp_width: 64,
+            act: Act::QuickGelu,
+            layer_norm_eps: 1e-5,
+            eot_token_id: None,
+        },
+        image_mean: [0.5; 3],
+        image_std: [0.25; 3],
+    }
+}
+
+/// Standard deviation of every value of a map.
+fn spread(a: Activation<B>) -> f32 {
+    let Activation::Map(t) = a else {
+        panic!("a ResNet layer is a feature map")
+    };
+    let flat = t.flatten::<1>(0, 3);
+    let mean = flat.clone().mean().into_scalar();
+    (flat - mean).powf_scalar(2.0).mean().sqrt().into_scalar()
+}
+
+#[test]
+fn every_resnet_map_of_a_fresh_model_keeps_the_input_scale() {
+    let device = Default::default();
+    let cfg = resnet_config();
+    cfg.validate().unwrap();
+    let clip = Clip::<B>::random(&cfg, 3, &device).unwrap();
+    let images = Tensor::<B, 4>::random([4, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+    let maps: Vec<String> = clip
+        .layer_names()
+        .into_iter()
+        .filter(|l| l.starts_with("vision.") && l != "vision.embeds")
+        .collect();
+    assert_eq!(maps.len(), 7, "{maps:?}");
+    for layer in maps {
+        let s = spread(clip.image_activation(images.clone(), &layer).unwrap());
+        // He-initialised ReLU convolutions keep order-one activations; the zero-initialised
+        // stem (or PyTorch's default scale, a third of the variance a layer) does not.
+        assert!((0.1..10.0).contains(&s), "{layer}: spread {s}");
+    }
+}
+
+#[test]
+fn only_the_bottlenecks_last_batchnorms_start_at_zero() {
+    let store = modalscope_model::random_store(&resnet_config(), 3);
+    for name in store.names() {
+        if name.ends_with("bn3.weight") || name.ends_with("bn1.weight") {
+            let zero = store.get(name).unwrap().data.iter().all(|&v| v == 0.0);
+            let bottleneck_last = name.starts_with("visual.layer") && name.ends_with(".bn3.weight");
+            assert_eq!(zero, bottleneck_last, "{name}");
+        }
+    }
+}
