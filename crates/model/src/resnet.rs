@@ -3,9 +3,11 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::{relu, softmax};
-use burn::tensor::module::avg_pool2d;
+use burn::tensor::module::{avg_pool2d, conv2d};
+use burn::tensor::ops::PaddedConvOptions;
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::capture::Capture;
@@ -83,8 +85,25 @@ impl<B: Backend> ConvBn<B> {
         })
     }
 
+    /// The conv with its BatchNorm folded into its kernel and bias: the same function as
+    /// `bn(conv(x))`, but without a per-channel broadcast over the whole map, whose backward
+    /// pass costs a training step as much as a 1x1 convolution does.
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn.forward(self.conv.forward(x))
+        let conv = &self.conv;
+        // The loader builds every conv with explicit padding; anything else runs unfolded.
+        let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
+            return self.bn.forward(conv.forward(x));
+        };
+        let c = self.bn.scale.dims()[0];
+        let weight = conv.weight.val() * self.bn.scale.val().reshape([c, 1, 1, 1]);
+        let options = PaddedConvOptions::asymmetric(
+            conv.stride,
+            [top, left],
+            [bottom, right],
+            conv.dilation,
+            conv.groups,
+        );
+        conv2d(x, weight, Some(self.bn.shift.val()), options)
     }
 }
 
