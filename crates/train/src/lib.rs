@@ -8,7 +8,9 @@ pub mod trainer;
 pub mod zeroshot;
 
 pub use data::{Modality, builtin_tokenizer_files, heldout, tokenizer};
-pub use recipe::{ModelShape, Positives, SharedConcepts, Sparsity, Temperature, TrainConfig};
+pub use recipe::{
+    ModelShape, Positives, ResNetShape, SharedConcepts, Sparsity, Temperature, TrainConfig,
+};
 pub use trainer::{
     Event, Metrics, StepLog, Trainer, contrastive_loss, train, training_loss, zero_shot,
 };

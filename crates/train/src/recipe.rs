@@ -2,7 +2,7 @@
 //! settings, all serializable so the shipped bundle records exactly how it was made.
 
 use modalscope_model::config::{CLIP_MEAN, CLIP_STD};
-use modalscope_model::{Act, ClipConfig, TextConfig, VisionConfig, VitConfig};
+use modalscope_model::{Act, ClipConfig, ResNetConfig, TextConfig, VisionConfig, VitConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Content;
@@ -34,6 +34,22 @@ pub struct ModelShape {
     /// units must share the concepts among them, which may concentrate each in fewer units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mlp_width: Option<usize>,
+    /// A modified-ResNet image tower instead of the ViT (`None`: the ViT of the fields above;
+    /// set, `image_size` still applies and the ViT fields are unused). The multimodal-neurons
+    /// study found its neurons in such a tower's channels, a basis that ReLU privileges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resnet: Option<ResNetShape>,
+}
+
+/// Sizes of a modified-ResNet image tower (OpenAI's RN50 family, shrunk).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResNetShape {
+    /// Bottleneck blocks in each of the four stages.
+    pub layers: [usize; 4],
+    /// Base width: the stem ends at this many channels, the last stage at 32 times it.
+    pub width: usize,
+    /// Heads of the attention pooling layer.
+    pub heads: usize,
 }
 
 /// Everything a training run depends on.
@@ -224,6 +240,7 @@ impl TrainConfig {
                 context_length: 24,
                 projection_dim: 96,
                 mlp_width: None,
+                resnet: None,
             },
             seed: 1,
             steps: 16200,
@@ -265,6 +282,7 @@ impl TrainConfig {
                 context_length: 24,
                 projection_dim: 32,
                 mlp_width: None,
+                resnet: None,
             },
             seed: 7,
             steps: 200,
@@ -308,16 +326,24 @@ impl TrainConfig {
         ClipConfig {
             name: self.name.clone(),
             projection_dim: s.projection_dim,
-            vision: VisionConfig::Vit(VitConfig {
-                image_size: s.image_size,
-                patch_size: s.patch_size,
-                width: s.width,
-                layers: s.layers,
-                heads: s.heads,
-                mlp_width: s.mlp_width.unwrap_or(4 * s.width),
-                act: Act::QuickGelu,
-                layer_norm_eps: 1e-5,
-            }),
+            vision: match s.resnet {
+                Some(r) => VisionConfig::Resnet(ResNetConfig {
+                    image_size: s.image_size,
+                    layers: r.layers,
+                    width: r.width,
+                    heads: r.heads,
+                }),
+                None => VisionConfig::Vit(VitConfig {
+                    image_size: s.image_size,
+                    patch_size: s.patch_size,
+                    width: s.width,
+                    layers: s.layers,
+                    heads: s.heads,
+                    mlp_width: s.mlp_width.unwrap_or(4 * s.width),
+                    act: Act::QuickGelu,
+                    layer_norm_eps: 1e-5,
+                }),
+            },
             text: TextConfig {
                 vocab_size,
                 context_length: s.context_length,
@@ -367,6 +393,32 @@ mod tests {
         let back: TrainConfig = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
         assert_eq!(back, c);
         c.shape.mlp_width = Some(0);
+        assert!(c.clip_config(600).validate().is_err());
+    }
+
+    #[test]
+    fn a_resnet_shape_builds_a_resnet_tower_and_is_recorded_only_when_set() {
+        let mut c = TrainConfig::builtin();
+        let json = serde_json::to_value(&c).unwrap();
+        assert!(json["shape"].get("resnet").is_none());
+        c.shape.resnet = Some(ResNetShape {
+            layers: [1, 2, 2, 1],
+            width: 12,
+            heads: 6,
+        });
+        let cfg = c.clip_config(600);
+        cfg.validate().unwrap();
+        let VisionConfig::Resnet(r) = &cfg.vision else {
+            panic!("the shape asks for a ResNet")
+        };
+        assert_eq!(
+            (r.image_size, r.layers, r.width, r.heads),
+            (64, [1, 2, 2, 1], 12, 6)
+        );
+        let back: TrainConfig = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        // A ResNet's input must be a multiple of 32.
+        c.shape.image_size = 48;
         assert!(c.clip_config(600).validate().is_err());
     }
 }
