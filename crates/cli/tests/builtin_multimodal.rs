@@ -25,13 +25,26 @@ const EVAL: usize = 8;
 const AUROC: f64 = 0.9;
 /// Concepts that need such a neuron.
 const CONCEPTS_NEEDED: usize = 5;
-/// The layer lesioned: the image tower's last, the class token after the final LayerNorm that
-/// the projection reads (the study lesioned the last block of CLIP's image tower, whose
-/// output its attention pooling reads); deeper in the residual stream other layers carry
-/// the same information, and silencing a few units of one MLP changes nothing.
-const LESION_LAYER: &str = "vision.post_ln";
-/// Units silenced per concept in the lesion tests: about a tenth of the layer's 96.
-const LESIONED: usize = 10;
+/// The layer lesioned: the image tower's last before its pooling, whose output the
+/// projection reads (the study lesioned the last block of CLIP's image tower, whose output
+/// its attention pooling reads): a ViT's class token after the final LayerNorm, a ResNet's
+/// last block. Deeper in the residual stream other layers carry the same information, and
+/// silencing a few units of one MLP changes nothing.
+fn lesion_layer(s: &Study) -> String {
+    let names = s.clip.layer_names();
+    if names.iter().any(|l| l == "vision.post_ln") {
+        return "vision.post_ln".into();
+    }
+    names
+        .into_iter()
+        .rfind(|l| l.starts_with("vision.layer"))
+        .expect("an image tower with a last layer")
+}
+/// Units silenced per concept in the lesion tests: a tenth of the lesioned layer's units
+/// (10 of a ViT's 96).
+fn lesioned(s: &Study, layer: &str) -> usize {
+    s.clip.layer_units(layer).unwrap().div_ceil(10)
+}
 /// Images per concept and modality on which lesioned accuracy is measured.
 const LESION_EVAL: usize = 20;
 /// Concepts lesioned (the ones with the strongest neurons).
@@ -172,7 +185,8 @@ fn concept_directions_read_most_concepts_drawn_and_written() {
     let eval = s.eval_sets(LESION_EVAL);
     let names = s.concepts();
     let last_mlp = s.mlp_layers().pop().expect("an image tower with MLPs");
-    for (layer, needed) in [(last_mlp.as_str(), 18), (LESION_LAYER, 25)] {
+    let lesion_layer = lesion_layer(&s);
+    for (layer, needed) in [(last_mlp.as_str(), 18), (lesion_layer.as_str(), 25)] {
         let scores = s.directions(layer, &fit, &eval, Reduce::Class).unwrap();
         for d in &scores {
             println!(
@@ -194,15 +208,17 @@ fn concept_directions_read_most_concepts_drawn_and_written() {
     }
 }
 
-/// What silencing each of the strongest concepts' units at [`LESION_LAYER`] does:
+/// What silencing each of the strongest concepts' units at [`lesion_layer`] does:
 /// `(concept, own drop, mean drop of the other concepts)`, accuracy as a fraction, measured
 /// on images the units were not chosen on.
 fn lesion_drops(s: &Study) -> Vec<(&'static str, f64, f64)> {
     let probe = s.probe_sets(PROBE);
     let eval = s.eval_sets(LESION_EVAL);
     let names = s.concepts();
+    let layer = lesion_layer(s);
+    let silenced = lesioned(s, &layer);
     let mut strongest: Vec<(usize, UnitScore)> =
-        best_per_concept(s, &[LESION_LAYER.to_string()], &probe)
+        best_per_concept(s, std::slice::from_ref(&layer), &probe)
             .into_iter()
             .map(|(c, (_, score))| (c, score))
             .collect();
@@ -214,12 +230,12 @@ fn lesion_drops(s: &Study) -> Vec<(&'static str, f64, f64)> {
     let mut drops = Vec::new();
     for (concept, _) in strongest.into_iter().take(LESIONED_CONCEPTS) {
         let units: Vec<usize> = s
-            .concept_units(LESION_LAYER, concept, LESIONED, &probe, Reduce::Class)
+            .concept_units(&layer, concept, silenced, &probe, Reduce::Class)
             .unwrap()
             .iter()
             .map(|u| u.unit)
             .collect();
-        let lesion = s.lesion_of(LESION_LAYER, &units, true, &probe).unwrap();
+        let lesion = s.lesion_of(&layer, &units, true, &probe).unwrap();
         let report = s.lesion(&[lesion], &eval).unwrap();
         let own = report.concept(concept).unwrap();
         let others = report.mean_drop_except(concept);
@@ -229,7 +245,7 @@ fn lesion_drops(s: &Study) -> Vec<(&'static str, f64, f64)> {
             .position(|c| c.concept == concept)
             .unwrap();
         println!(
-            "{:>10}: {LESION_LAYER} units {units:?} (mean ablation): accuracy drawn {:.0}% -> {:.0}%, \
+            "{:>10}: {layer} units {units:?} (mean ablation): accuracy drawn {:.0}% -> {:.0}%, \
              written {:.0}% -> {:.0}%; drop {:+.1}% vs {:+.1}% on the others (rank {} of {})",
             names[concept],
             100.0 * own.before[0],

@@ -127,19 +127,16 @@ fn feature_visualizations_drive_the_trained_model_five_times_above_noise() {
     let clip = clip.no_grad();
     let tok = tokenizer(&files.unwrap(), clip.config().text.context_length);
     let s = clip.config().vision.image_size();
-    let last_mlp = clip
-        .layer_names()
-        .into_iter()
-        .filter(|l| l.ends_with(".mlp"))
-        .find(|l| l.starts_with("vision."))
-        .map(|_| ());
-    assert!(last_mlp.is_some());
+    // The image tower's last layer of neurons: a ViT's last MLP, a ResNet's last block.
     let layer = clip
         .layer_names()
         .into_iter()
         .rev()
-        .find(|l| l.starts_with("vision.blocks.") && l.ends_with(".mlp"))
-        .unwrap();
+        .find(|l| {
+            (l.starts_with("vision.blocks.") && l.ends_with(".mlp"))
+                || l.starts_with("vision.layer")
+        })
+        .expect("an image tower with neurons");
     let text = clip
         .encode_text(&tok.encode_batch_padded(&["a drawing of a star"]))
         .unwrap();
