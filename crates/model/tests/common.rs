@@ -5,9 +5,24 @@ use std::path::PathBuf;
 
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
-use modalscope_model::{Clip, ClipConfig, WeightStore};
+use modalscope_model::{Act, Clip, ClipConfig, TextConfig, WeightStore};
 
 pub type B = Flex;
+
+/// A tiny text tower (100 tokens, 8 positions, width 16) for configs built in tests.
+pub fn tiny_text(layers: usize) -> TextConfig {
+    TextConfig {
+        vocab_size: 100,
+        context_length: 8,
+        width: 16,
+        layers,
+        heads: 2,
+        mlp_width: 64,
+        act: Act::QuickGelu,
+        layer_norm_eps: 1e-5,
+        eot_token_id: None,
+    }
+}
 
 pub fn fixture(path: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures")).join(path)

@@ -1,11 +1,11 @@
 //! Fresh weights: a randomly initialised ResNet tower carries its input's scale to the top,
 //! so training one from scratch (its BatchNorms folded, not normalizing) starts alive.
 
-use burn::backend::Flex;
-use burn::tensor::{Distribution, Tensor};
-use modalscope_model::{Act, Activation, Clip, ClipConfig, ResNetConfig, TextConfig, VisionConfig};
+mod common;
 
-type B = Flex;
+use burn::tensor::{Distribution, Tensor};
+use common::{B, tiny_text};
+use modalscope_model::{Activation, Clip, ClipConfig, ResNetConfig, VisionConfig};
 
 fn resnet_config() -> ClipConfig {
     ClipConfig {
@@ -17,17 +17,7 @@ fn resnet_config() -> ClipConfig {
             width: 8,
             heads: 4,
         }),
-        text: TextConfig {
-            vocab_size: 100,
-            context_length: 8,
-            width: 16,
-            layers: 1,
-            heads: 2,
-            mlp_width: 64,
-            act: Act::QuickGelu,
-            layer_norm_eps: 1e-5,
-            eot_token_id: None,
-        },
+        text: tiny_text(1),
         image_mean: [0.5; 3],
         image_std: [0.25; 3],
     }

@@ -6,8 +6,8 @@ mod common;
 use burn::tensor::{Tensor, TensorData};
 use common::*;
 use modalscope_model::{
-    Act, Capture, Clip, ClipConfig, Lesion, ModelError, SeededRng, TextConfig, VisionConfig,
-    VitConfig, WeightStore, random_store,
+    Act, Capture, Clip, ClipConfig, Lesion, ModelError, SeededRng, VisionConfig, VitConfig,
+    WeightStore, random_store,
 };
 
 fn tiny() -> ClipConfig {
@@ -24,17 +24,7 @@ fn tiny() -> ClipConfig {
             act: Act::QuickGelu,
             layer_norm_eps: 1e-5,
         }),
-        text: TextConfig {
-            vocab_size: 100,
-            context_length: 8,
-            width: 16,
-            layers: 2,
-            heads: 2,
-            mlp_width: 64,
-            act: Act::QuickGelu,
-            layer_norm_eps: 1e-5,
-            eot_token_id: None,
-        },
+        text: tiny_text(2),
         image_mean: [0.5; 3],
         image_std: [0.25; 3],
     }
