@@ -62,9 +62,7 @@ fn loss_falls_on_a_tiny_resnet_run_and_its_bundle_loads_as_a_resnet() {
         heads: 2,
     });
     let t = run(config.clone());
-    let mean =
-        |s: &[modalscope_train::StepLog]| s.iter().map(|l| l.loss).sum::<f32>() / s.len() as f32;
-    let (first, last) = (mean(&t.log[..20]), mean(&t.log[180..]));
+    let (first, last) = first_and_last_losses(&t);
     let know_nothing = (config.batch as f32).ln();
     println!(
         "tiny ResNet run: first 20 steps {first:.3}, last 20 {last:.3}, know nothing {know_nothing:.3}"
@@ -83,11 +81,16 @@ fn loss_falls_on_a_tiny_resnet_run_and_its_bundle_loads_as_a_resnet() {
     assert!(clip.layer_names().contains(&"vision.layer4.0".to_string()));
 }
 
-fn loss_falls(config: TrainConfig) -> Trainer<B> {
-    let t = run(config.clone());
+/// Mean loss of a 200-step run's first 20 steps and of its last 20.
+fn first_and_last_losses(t: &Trainer<B>) -> (f32, f32) {
     let mean =
         |s: &[modalscope_train::StepLog]| s.iter().map(|l| l.loss).sum::<f32>() / s.len() as f32;
-    let (first, last) = (mean(&t.log[..20]), mean(&t.log[180..]));
+    (mean(&t.log[..20]), mean(&t.log[180..]))
+}
+
+fn loss_falls(config: TrainConfig) {
+    let t = run(config.clone());
+    let (first, last) = first_and_last_losses(&t);
     println!("tiny run: mean loss of the first 20 steps {first:.3}, of the last 20 {last:.3}");
     // ln(rows) is the loss of a model that knows nothing (3.47 for one loss over 32 rows).
     let know_nothing = ((config.batch / config.shards) as f32).ln();
@@ -102,7 +105,6 @@ fn loss_falls(config: TrainConfig) -> Trainer<B> {
     let m = t.evals.last().expect("a final evaluation");
     assert_eq!(m.step, 200);
     assert!((0.0..=1.0).contains(&m.drawn_accuracy) && m.heldout_loss.is_finite());
-    t
 }
 
 #[test]
