@@ -5,12 +5,24 @@ use std::path::PathBuf;
 
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
-use modalscope_model::{Act, Clip, ClipConfig, TextConfig, WeightStore};
+use modalscope_model::{Act, Clip, ClipConfig, TextConfig, VisionConfig, WeightStore};
 
 pub type B = Flex;
 
-/// A tiny text tower (100 tokens, 8 positions, width 16) for configs built in tests.
-pub fn tiny_text(layers: usize) -> TextConfig {
+/// A tiny CLIP config around `vision`: a joint space of 8, a text tower of `text_layers`
+/// blocks (100 tokens, 8 positions, width 16), for models built in tests.
+pub fn tiny_config(name: &str, vision: VisionConfig, text_layers: usize) -> ClipConfig {
+    ClipConfig {
+        name: name.into(),
+        projection_dim: 8,
+        vision,
+        text: tiny_text(text_layers),
+        image_mean: [0.5; 3],
+        image_std: [0.25; 3],
+    }
+}
+
+fn tiny_text(layers: usize) -> TextConfig {
     TextConfig {
         vocab_size: 100,
         context_length: 8,

@@ -4,23 +4,20 @@
 mod common;
 
 use burn::tensor::{Distribution, Tensor};
-use common::{B, tiny_text};
+use common::{B, tiny_config};
 use modalscope_model::{Activation, Clip, ClipConfig, ResNetConfig, VisionConfig};
 
 fn resnet_config() -> ClipConfig {
-    ClipConfig {
-        name: "tiny-resnet".into(),
-        projection_dim: 8,
-        vision: VisionConfig::Resnet(ResNetConfig {
+    tiny_config(
+        "tiny-resnet",
+        VisionConfig::Resnet(ResNetConfig {
             image_size: 64,
             layers: [1, 2, 2, 1],
             width: 8,
             heads: 4,
         }),
-        text: tiny_text(1),
-        image_mean: [0.5; 3],
-        image_std: [0.25; 3],
-    }
+        1,
+    )
 }
 
 /// Standard deviation of every value of a map.

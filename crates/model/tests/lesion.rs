@@ -11,10 +11,9 @@ use modalscope_model::{
 };
 
 fn tiny() -> ClipConfig {
-    ClipConfig {
-        name: "tiny-lesion".into(),
-        projection_dim: 8,
-        vision: VisionConfig::Vit(VitConfig {
+    tiny_config(
+        "tiny-lesion",
+        VisionConfig::Vit(VitConfig {
             image_size: 16,
             patch_size: 8,
             width: 16,
@@ -24,10 +23,8 @@ fn tiny() -> ClipConfig {
             act: Act::QuickGelu,
             layer_norm_eps: 1e-5,
         }),
-        text: tiny_text(2),
-        image_mean: [0.5; 3],
-        image_std: [0.25; 3],
-    }
+        2,
+    )
 }
 
 const SEED: u64 = 11;
