@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::lesion::Lesion;
@@ -106,6 +107,8 @@ pub struct Capture<B: Backend> {
     lesions: Vec<Lesion>,
     /// Whether the pass runs to the end even once every selected layer is recorded.
     to_the_end: bool,
+    /// Whether recorded layers' final ReLUs pass gradients to channels silent everywhere.
+    revive: bool,
 }
 
 impl<B: Backend> Capture<B> {
@@ -116,6 +119,7 @@ impl<B: Backend> Capture<B> {
             recorded: BTreeMap::new(),
             lesions: Vec::new(),
             to_the_end: false,
+            revive: false,
         }
     }
 
@@ -126,6 +130,7 @@ impl<B: Backend> Capture<B> {
             recorded: BTreeMap::new(),
             lesions: Vec::new(),
             to_the_end: false,
+            revive: false,
         }
     }
 
@@ -183,6 +188,7 @@ impl<B: Backend> Capture<B> {
             recorded: BTreeMap::new(),
             lesions: Vec::new(),
             to_the_end: false,
+            revive: false,
         }
     }
 
@@ -200,6 +206,33 @@ impl<B: Backend> Capture<B> {
     pub fn to_the_end(mut self) -> Self {
         self.to_the_end = true;
         self
+    }
+
+    /// Lets gradients through the final ReLU of each recorded layer where a channel is silent
+    /// at every position of an image (Lucid's redirected ReLU gradient), so that optimizing
+    /// an input for a unit the starting image leaves at zero can begin; values are unchanged.
+    pub fn reviving(mut self) -> Self {
+        self.revive = true;
+        self
+    }
+
+    /// The ReLU that ends layer `name`, applied to its pre-activation `[batch, channels, h, w]`:
+    /// plain, or with [`Capture::reviving`], a straight-through gradient for the channels of
+    /// an image that are not positive anywhere (their gradient would otherwise be zero).
+    pub fn rectify_map(&self, name: &str, pre: Tensor<B, 4>) -> Tensor<B, 4> {
+        if !(self.revive && self.wants(name)) {
+            return relu(pre);
+        }
+        let [b, c, h, w] = pre.dims();
+        let silent = pre
+            .clone()
+            .detach()
+            .reshape([b, c, h * w])
+            .max_dim(2)
+            .lower_equal_elem(0.0)
+            .float()
+            .reshape([b, c, 1, 1]);
+        relu(pre.clone()) + (pre.clone() - pre.detach()) * silent
     }
 
     /// Whether every selected layer has been recorded, so the pass may stop early.

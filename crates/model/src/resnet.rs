@@ -162,7 +162,9 @@ impl<B: Backend> Bottleneck<B> {
         })
     }
 
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    /// The block's output before its final ReLU (the caller applies it, see
+    /// [`Capture::rectify_map`]).
+    fn pre_activation(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let out = relu(self.c1.forward(x.clone()));
         let out = relu(self.c2.forward(out));
         let out = self.c3.forward(pool(out, self.stride));
@@ -170,7 +172,7 @@ impl<B: Backend> Bottleneck<B> {
             Some(ds) => ds.forward(pool(x, self.stride)),
             None => x,
         };
-        relu(out + identity)
+        out + identity
     }
 }
 
@@ -321,7 +323,8 @@ impl<B: Backend> ModifiedResNet<B> {
                     return None;
                 }
                 let name = format!("vision.layer{}.{b}", s + 1);
-                x = cap.edit_map(&name, block.forward(x));
+                let out = cap.rectify_map(&name, block.pre_activation(x));
+                x = cap.edit_map(&name, out);
                 cap.map(&name, &x);
             }
         }

@@ -5,12 +5,12 @@
 //! between steps; [`render`] is the blocking loop for native code and tests.
 
 use burn::tensor::{Tensor, backend::AutodiffBackend};
-use modalscope_model::{Clip, SeededRng};
+use modalscope_model::{Capture, Clip, SeededRng};
 use serde::{Deserialize, Serialize};
 
 use crate::adam::Adam;
 use crate::error::{Result, VisError};
-use crate::objective::{Objective, capture, normalize_input};
+use crate::objective::{Objective, normalize_input};
 use crate::param::{ImageBasis, ParamKind, initial_values};
 use crate::transform::Transforms;
 
@@ -33,6 +33,14 @@ pub struct RenderConfig {
     pub init_sd: f32,
     /// Transforms applied at every step.
     pub transforms: Transforms,
+    /// Whether a ReLU channel the image leaves silent everywhere still passes gradients
+    /// (Lucid's redirected ReLU, on by default there too), so its render does not stay blank.
+    #[serde(default = "reviving_by_default")]
+    pub revive_silent: bool,
+}
+
+fn reviving_by_default() -> bool {
+    true
 }
 
 impl Default for RenderConfig {
@@ -48,6 +56,7 @@ impl Default for RenderConfig {
             param: ParamKind::default(),
             init_sd: 0.01,
             transforms: Transforms::standard(),
+            revive_silent: true,
         }
     }
 }
@@ -146,7 +155,12 @@ impl<B: AutodiffBackend> Session<B> {
         let pixels = self.basis.to_rgb(p.clone());
         let affine = self.config.transforms.sample(&mut self.rng);
         let x = affine.apply(pixels, self.model_size, self.config.transforms.pad_value);
-        let acts = capture(clip, normalize_input(clip, x.clone()), &self.layers);
+        let mut cap = Capture::only(self.layers.iter().cloned());
+        if self.config.revive_silent {
+            cap = cap.reviving();
+        }
+        let _ = clip.encode_image_with(normalize_input(clip, x.clone()), &mut cap);
+        let acts = cap.into_map();
         let total = self.objective.scores_from(&acts, &x).sum();
         let grads = total.clone().neg().backward();
         let grad = p

@@ -1,15 +1,18 @@
 //! Rendering: the optimized image drives its objective far above noise and natural images;
 //! seeds make renders reproducible; Fourier + decorrelated colour gives smoother images than
-//! raw pixels; bad requests are refused with clear errors.
+//! raw pixels; a ReLU channel silent on the starting image still renders; bad requests are
+//! refused with clear errors.
 
 mod common;
 
 use burn::backend::{Autodiff, NdArray};
+use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
 use common::*;
-use modalscope_model::SeededRng;
+use modalscope_model::{Activation, Capture, Clip, SeededRng};
 use modalscope_vis::{
-    Objective, ParamKind, Place, RenderConfig, Transforms, VisError, render, unit_values,
+    Objective, ParamKind, Place, RenderConfig, Session, Transforms, VisError, normalize_input,
+    render, unit_values,
 };
 
 fn quick(size: usize, steps: usize, seed: u64) -> RenderConfig {
@@ -375,4 +378,70 @@ fn unit_values_give_every_units_score_in_one_pass() {
     assert!(e.to_string().contains("vision.blocks.99"), "{e}");
     let e = unit_values(&clip, "text.blocks.0.mlp", Place::Mean, images).unwrap_err();
     assert!(matches!(e, VisError::NotAnImageLayer(_)), "{e}");
+}
+
+/// The largest value of each channel of `layer` over the positions of `images`, `[channels]`.
+fn channel_peaks(clip: &Clip<B>, layer: &str, images: Tensor<B, 4>) -> Vec<f32> {
+    let mut cap = Capture::only([layer]);
+    let _ = clip.encode_image_with(normalize_input(clip, images), &mut cap);
+    let Some(Activation::Map(map)) = cap.take(layer) else {
+        panic!("{layer} is a feature map");
+    };
+    let [b, c, h, w] = map.dims();
+    host(map.swap_dims(0, 1).reshape([c, b * h * w]).max_dim(1))
+}
+
+/// A ResNet channel that no position of the starting image drives above zero gets no gradient
+/// through its ReLU: with Lucid's redirection (the default) the render still finds it.
+#[test]
+fn a_relu_channel_silent_on_the_starting_image_still_renders() {
+    let mut clip = load::<B>("openai_rn");
+    let layer = clip
+        .layer_names()
+        .into_iter()
+        .rfind(|l| l.starts_with("vision.layer"))
+        .unwrap();
+    let cfg = quick(64, 200, 5);
+    // The channel most alive on the starting image, shifted down by 1.1 times its peak so
+    // that no position of the starting image (nor of its jittered copies) reaches zero.
+    let start = Session::new(&clip, Objective::channel(&layer, 0), cfg.clone())
+        .unwrap()
+        .images();
+    let peaks = channel_peaks(&clip, &layer, Tensor::from_inner(start));
+    let (unit, peak) = peaks
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    assert!(peak > 0.0, "some channel fires on the start");
+    let block = clip.resnet.as_mut().unwrap().stages[3].last_mut().unwrap();
+    let mut shift = host(block.c3.bn.shift.val());
+    shift[unit] -= 1.1 * peak;
+    block.c3.bn.shift = Param::from_tensor(Tensor::from_data(
+        TensorData::new(shift.clone(), [shift.len()]),
+        &Default::default(),
+    ));
+    let obj = Objective::channel(&layer, unit);
+    let plain = RenderConfig {
+        revive_silent: false,
+        ..cfg.clone()
+    };
+    let stuck = render(&clip, obj.clone(), plain, 0, |_| true).unwrap();
+    let revived = render(&clip, obj, cfg, 0, |_| true).unwrap();
+    println!(
+        "{layer} channel {unit} (peak {peak:.3} before the shift): plain ReLU {:?}, revived {:?}",
+        stuck.values.last(),
+        revived.values.last()
+    );
+    assert!(
+        stuck.values.iter().all(|v| *v == 0.0),
+        "the channel is silent throughout without revival: {:?}",
+        stuck.values
+    );
+    assert!(
+        *revived.values.last().unwrap() > 0.0,
+        "revived gradients bring the channel to fire: {:?}",
+        revived.values
+    );
 }
