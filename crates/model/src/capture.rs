@@ -107,7 +107,7 @@ pub struct Capture<B: Backend> {
     lesions: Vec<Lesion>,
     /// Whether the pass runs to the end even once every selected layer is recorded.
     to_the_end: bool,
-    /// Whether recorded layers' final ReLUs pass gradients to channels silent everywhere.
+    /// Whether recorded layers' final ReLUs pass gradients where they output zero.
     revive: bool,
 }
 
@@ -208,30 +208,23 @@ impl<B: Backend> Capture<B> {
         self
     }
 
-    /// Lets gradients through the final ReLU of each recorded layer where a channel is silent
-    /// at every position of an image (Lucid's redirected ReLU gradient), so that optimizing
-    /// an input for a unit the starting image leaves at zero can begin; values are unchanged.
+    /// Lets gradients through the final ReLU of each recorded layer where it outputs zero, so
+    /// that optimizing an input for a unit the starting image leaves silent can begin (after
+    /// Lucid's redirected ReLU gradient, which passes them only while an image's whole ReLU
+    /// is silent and never to push a value lower); values are unchanged.
     pub fn reviving(mut self) -> Self {
         self.revive = true;
         self
     }
 
     /// The ReLU that ends layer `name`, applied to its pre-activation `[batch, channels, h, w]`:
-    /// plain, or with [`Capture::reviving`], a straight-through gradient for the channels of
-    /// an image that are not positive anywhere (their gradient would otherwise be zero).
+    /// plain, or with [`Capture::reviving`], a straight-through gradient wherever it is not
+    /// positive (the gradient there would otherwise be zero).
     pub fn rectify_map(&self, name: &str, pre: Tensor<B, 4>) -> Tensor<B, 4> {
         if !(self.revive && self.wants(name)) {
             return relu(pre);
         }
-        let [b, c, h, w] = pre.dims();
-        let silent = pre
-            .clone()
-            .detach()
-            .reshape([b, c, h * w])
-            .max_dim(2)
-            .lower_equal_elem(0.0)
-            .float()
-            .reshape([b, c, 1, 1]);
+        let silent = pre.clone().detach().lower_equal_elem(0.0).float();
         relu(pre.clone()) + (pre.clone() - pre.detach()) * silent
     }
 
