@@ -114,8 +114,12 @@ pub struct Capture<B: Backend> {
 impl<B: Backend> Capture<B> {
     /// A capture that records nothing.
     pub fn none() -> Self {
+        Self::selecting(Selection::None)
+    }
+
+    fn selecting(selection: Selection) -> Self {
         Self {
-            selection: Selection::None,
+            selection,
             recorded: BTreeMap::new(),
             lesions: Vec::new(),
             to_the_end: false,
@@ -125,13 +129,7 @@ impl<B: Backend> Capture<B> {
 
     /// A capture that records every layer.
     pub fn all() -> Self {
-        Self {
-            selection: Selection::All,
-            recorded: BTreeMap::new(),
-            lesions: Vec::new(),
-            to_the_end: false,
-            revive: false,
-        }
+        Self::selecting(Selection::All)
     }
 
     /// Records nothing, but silences the units of `lesions` during the pass.
@@ -183,13 +181,7 @@ impl<B: Backend> Capture<B> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self {
-            selection: Selection::Only(names.into_iter().map(Into::into).collect()),
-            recorded: BTreeMap::new(),
-            lesions: Vec::new(),
-            to_the_end: false,
-            revive: false,
-        }
+        Self::selecting(Selection::Only(names.into_iter().map(Into::into).collect()))
     }
 
     /// Whether the layer `name` should be recorded.

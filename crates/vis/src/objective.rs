@@ -371,7 +371,15 @@ pub(crate) fn capture<B: Backend>(
     input: Tensor<B, 4>,
     layers: &[String],
 ) -> BTreeMap<String, Activation<B>> {
-    let mut cap = Capture::only(layers.iter().cloned());
+    record(clip, input, Capture::only(layers.iter().cloned()))
+}
+
+/// Runs the image tower once, recording what `cap` selects.
+pub(crate) fn record<B: Backend>(
+    clip: &Clip<B>,
+    input: Tensor<B, 4>,
+    mut cap: Capture<B>,
+) -> BTreeMap<String, Activation<B>> {
     let _ = clip.encode_image_with(input, &mut cap);
     cap.into_map()
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::adam::Adam;
 use crate::error::{Result, VisError};
-use crate::objective::{Objective, normalize_input};
+use crate::objective::{Objective, normalize_input, record};
 use crate::param::{ImageBasis, ParamKind, initial_values};
 use crate::transform::Transforms;
 
@@ -160,8 +160,7 @@ impl<B: AutodiffBackend> Session<B> {
         if self.config.revive_silent {
             cap = cap.reviving();
         }
-        let _ = clip.encode_image_with(normalize_input(clip, x.clone()), &mut cap);
-        let acts = cap.into_map();
+        let acts = record(clip, normalize_input(clip, x.clone()), cap);
         let total = self.objective.scores_from(&acts, &x).sum();
         let grads = total.clone().neg().backward();
         let grad = p
