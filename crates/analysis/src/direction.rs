@@ -14,6 +14,9 @@ pub struct ConceptDirection {
     pub concept: usize,
     /// One weight per unit: the read-out is the weighted sum of the units' responses.
     pub weights: Vec<f32>,
+    /// Each unit's standard deviation over the images the direction was fit on, so that a
+    /// weight can be read as that unit's share of the read-out.
+    pub scales: Vec<f32>,
 }
 
 /// How a concept direction separates its concept, per modality.
@@ -73,19 +76,30 @@ impl ConceptDirection {
             }
         }
         let n = rows as f64;
-        let weights = (0..units)
+        let variances: Vec<f64> = (0..units)
             .map(|u| {
                 let mean = sum[u] / n;
-                let var = (sum_sq[u] / n - mean * mean).max(0.0);
+                (sum_sq[u] / n - mean * mean).max(0.0)
+            })
+            .collect();
+        let weights = variances
+            .iter()
+            .zip(&weights)
+            .map(|(&var, w)| {
                 // A unit that never varies carries nothing.
                 if var > 1e-12 {
-                    (weights[u] / probes.len() as f64 / var) as f32
+                    (w / probes.len() as f64 / var) as f32
                 } else {
                     0.0
                 }
             })
             .collect();
-        Ok(Self { concept, weights })
+        let scales = variances.iter().map(|v| v.sqrt() as f32).collect();
+        Ok(Self {
+            concept,
+            weights,
+            scales,
+        })
     }
 
     /// The read-out of every image of a probe.
@@ -119,10 +133,17 @@ impl ConceptDirection {
         })
     }
 
-    /// The participation ratio of the weights, `(Σw²)² / Σw⁴`: about how many units carry it.
+    /// The participation ratio of the units' shares of the read-out (each weight times the
+    /// unit's standard deviation), `(Σs²)² / Σs⁴`: about how many units carry it, however
+    /// differently the units are scaled.
     pub fn spread(&self) -> f64 {
-        let sq: f64 = self.weights.iter().map(|&w| (w as f64).powi(2)).sum();
-        let quad: f64 = self.weights.iter().map(|&w| (w as f64).powi(4)).sum();
+        let shares = self
+            .weights
+            .iter()
+            .zip(&self.scales)
+            .map(|(&w, &s)| (w as f64) * (s as f64));
+        let sq: f64 = shares.clone().map(|v| v.powi(2)).sum();
+        let quad: f64 = shares.map(|v| v.powi(4)).sum();
         if quad > 0.0 { sq * sq / quad } else { 0.0 }
     }
 }
@@ -213,6 +234,34 @@ mod tests {
         // The weight sits on the four shifted units.
         assert!((3.0..=5.0).contains(&s.spread), "{s:?}");
         assert!(d.weights[..4].iter().all(|&w| w > 0.0));
+    }
+
+    #[test]
+    fn the_spread_does_not_depend_on_how_the_units_are_scaled() {
+        // The same responses with one of the four carrying units 100 times larger (as ReLU
+        // channels of one layer differ): the read-out is the same, and so is its spread,
+        // where the raw weights make that unit's weight 100 times smaller and drop it.
+        let fit = planted(60, 0.8, 1);
+        let mut scaled = fit.clone();
+        for row in scaled.0.chunks_mut(6) {
+            row[0] *= 100.0;
+        }
+        let plain = ConceptDirection::fit(&[probe(&fit)], 2).unwrap();
+        let rescaled = ConceptDirection::fit(&[probe(&scaled)], 2).unwrap();
+        assert!(
+            (plain.spread() - rescaled.spread()).abs() < 1e-3,
+            "{plain:?} {rescaled:?}"
+        );
+        assert!((3.0..=5.0).contains(&rescaled.spread()), "{rescaled:?}");
+        let (a, b) = (
+            plain.project(&probe(&fit)).unwrap(),
+            rescaled.project(&probe(&scaled)).unwrap(),
+        );
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| (x - y).abs() < 1e-3 * (1.0 + x.abs()))
+        );
     }
 
     #[test]
