@@ -176,9 +176,21 @@ fn feature_visualizations_drive_the_trained_model_five_times_above_noise() {
     let best = host(best);
     let unit = (0..units).fold(0, |a, u| if best[u] > best[a] { u } else { a });
     println!("neuron: {layer} unit {unit}, the one natural images drive most");
+    // The channel: channel 1, or the next one that some natural image drives above 0, for the
+    // same reason (a ReLU tower can leave a channel at 0 on every image).
+    let driven = host(
+        unit_values(&clip, &layer, Place::Mean, natural.clone())
+            .unwrap()
+            .max_dim(0)
+            .reshape([units]),
+    );
+    let channel = (1..units)
+        .find(|&u| driven[u] > 0.0)
+        .expect("a channel that natural images drive");
+    println!("channel: {layer} unit {channel}");
     for (what, obj) in [
         ("neuron", Objective::neuron(&layer, unit)),
-        ("channel", Objective::channel(&layer, 1)),
+        ("channel", Objective::channel(&layer, channel)),
         ("text direction", Objective::embedding(text)),
     ] {
         let cfg = RenderConfig {
