@@ -169,21 +169,21 @@ fn feature_visualizations_drive_the_trained_model_five_times_above_noise() {
     // drives (training can leave some nearly dead) tests nothing of the engine, and this one
     // sets the highest natural bar to beat.
     let units = clip.layer_units(&layer).unwrap();
-    let best = unit_values(&clip, &layer, Place::Centre, natural.clone())
-        .unwrap()
-        .max_dim(0)
-        .reshape([units]);
-    let best = host(best);
+    // Each unit's highest value over the natural images at `place`.
+    let peaks = |place: Place| {
+        host(
+            unit_values(&clip, &layer, place, natural.clone())
+                .unwrap()
+                .max_dim(0)
+                .reshape([units]),
+        )
+    };
+    let best = peaks(Place::Centre);
     let unit = (0..units).fold(0, |a, u| if best[u] > best[a] { u } else { a });
     println!("neuron: {layer} unit {unit}, the one natural images drive most");
     // The channel: channel 1, or the next one that some natural image drives above 0, for the
     // same reason (a ReLU tower can leave a channel at 0 on every image).
-    let driven = host(
-        unit_values(&clip, &layer, Place::Mean, natural.clone())
-            .unwrap()
-            .max_dim(0)
-            .reshape([units]),
-    );
+    let driven = peaks(Place::Mean);
     let channel = (1..units)
         .find(|&u| driven[u] > 0.0)
         .expect("a channel that natural images drive");
