@@ -93,7 +93,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             bar.println(line);
         }
     };
-    let trainer_has_penalty = trainer.config().sparsity.is_some();
+    let trainer_has_penalty =
+        trainer.config().sparsity.is_some() || trainer.config().readout.is_some();
     let start = Instant::now();
     train(&mut trainer, args.checkpoint.as_deref(), |event| {
         match event {

@@ -9,10 +9,12 @@ pub mod zeroshot;
 
 pub use data::{Modality, builtin_tokenizer_files, heldout, tokenizer};
 pub use recipe::{
-    ModelShape, Positives, ResNetShape, SharedConcepts, Sparsity, Temperature, TrainConfig,
+    ModelShape, Positives, Readout, ResNetShape, SharedConcepts, Sparsity, SparsityMeasure,
+    Temperature, TrainConfig,
 };
 pub use trainer::{
-    Event, Metrics, StepLog, Trainer, contrastive_loss, train, training_loss, zero_shot,
+    Event, Metrics, StepLog, Trainer, contrastive_loss, readout_penalty, train, training_loss,
+    zero_shot,
 };
 
 /// Errors of a training run.

@@ -22,7 +22,7 @@ use crate::data::{
     tokenizer,
 };
 use crate::decay::Vectors;
-use crate::recipe::{SharedConcepts, Sparsity, Temperature, TrainConfig};
+use crate::recipe::{Readout, SharedConcepts, Sparsity, SparsityMeasure, Temperature, TrainConfig};
 use crate::zeroshot::{TEMPLATES, accuracy, class_embeddings, embed_images, predict};
 use crate::{Result, TrainError};
 
@@ -158,18 +158,23 @@ fn contrastive_loss_of<B: Backend>(
     Ok((image_to_text + text_to_image) / 2.0)
 }
 
-/// The layer names whose class-token units a sparsity penalty reads.
-fn penalized_layers(sparsity: &Sparsity) -> Vec<String> {
-    sparsity
-        .blocks
-        .iter()
-        .map(|i| format!("vision.blocks.{i}.mlp"))
+/// The layers a sparsity rule's block numbers can name, in forward order: a ViT's MLPs (read at
+/// the class token) or a ResNet's residual blocks across its stages (read as each channel's
+/// mean over the map).
+fn penalizable_layers<B: Backend>(clip: &Clip<B>) -> Vec<String> {
+    clip.layer_names()
+        .into_iter()
+        .filter(|n| {
+            n.starts_with("vision.layer")
+                || (n.starts_with("vision.blocks.") && n.ends_with(".mlp"))
+        })
         .collect()
 }
 
 /// The training objective of a batch: its contrastive loss and, with a sparsity rule, the
-/// weighted mean firing (positive part) of the rule's MLP neurons at the class token (each
-/// returned on its own; the trainer minimizes their sum).
+/// weighted measure (mean firing, or Hoyer's) of the positive part of the rule's units: a ViT
+/// block's MLP neurons at the class token, a ResNet block's channels averaged over the map
+/// (each returned on its own; the trainer minimizes their sum).
 pub fn training_loss<B: Backend>(
     clip: &Clip<B>,
     images: Tensor<B, 4>,
@@ -181,10 +186,9 @@ pub fn training_loss<B: Backend>(
     let Some(sparsity) = sparsity else {
         return Ok((contrastive_loss(clip, images, ids, groups, shared)?, None));
     };
-    let layers = penalized_layers(sparsity);
-    for layer in &layers {
-        clip.check_layer(layer)?;
-    }
+    let names = penalizable_layers(clip);
+    check_sparsity(sparsity, names.len())?;
+    let layers: Vec<String> = sparsity.blocks.iter().map(|&b| names[b].clone()).collect();
     let mut cap = Capture::only(layers.clone()).to_the_end();
     let embeds = clip
         .encode_image_with(images, &mut cap)
@@ -192,21 +196,61 @@ pub fn training_loss<B: Backend>(
     let loss = contrastive_loss_of(clip, embeds, ids, groups, shared)?;
     let mut penalty: Option<Tensor<B, 1>> = None;
     for layer in &layers {
-        let Some(Activation::Tokens { tensor, .. }) = cap.take(layer) else {
-            return Err(TrainError::Recipe(format!(
-                "sparsity: {layer} is not a token sequence (only ViT image towers are penalized)"
-            )));
-        };
-        let [b, _, units] = tensor.dims();
         // Firing is the positive part: quick-GELU's negative side is bounded (-0.17), and
-        // most units rest there.
-        let activity = tensor.slice([0..b, 0..1, 0..units]).clamp_min(0.0).mean();
+        // most units rest there; a ResNet block ends in a ReLU, so there it changes nothing.
+        let firing: Tensor<B, 2> = match cap.take(layer) {
+            Some(Activation::Tokens { tensor, .. }) => {
+                let [b, _, units] = tensor.dims();
+                tensor
+                    .slice([0..b, 0..1, 0..units])
+                    .clamp_min(0.0)
+                    .squeeze_dim(1)
+            }
+            Some(Activation::Map(map)) => {
+                let [b, c, h, w] = map.dims();
+                map.clamp_min(0.0)
+                    .reshape([b, c, h * w])
+                    .mean_dim(2)
+                    .squeeze_dim(2)
+            }
+            _ => {
+                return Err(TrainError::Recipe(format!(
+                    "sparsity: {layer} is neither a token sequence nor a feature map"
+                )));
+            }
+        };
+        let activity = match sparsity.measure {
+            SparsityMeasure::Firing => firing.mean(),
+            SparsityMeasure::Hoyer => {
+                let units = firing.dims()[1] as f32;
+                let l1 = firing.clone().sum_dim(1);
+                let l2 = firing.powi_scalar(2).sum_dim(1).sqrt();
+                (l1 / (l2 * units.sqrt() + 1e-6)).mean()
+            }
+        };
         penalty = Some(match penalty {
             Some(p) => p + activity,
             None => activity,
         });
     }
     Ok((loss, penalty.map(|p| p * sparsity.weight)))
+}
+
+/// The recipe's readout penalty on a model: its weight times Hoyer's measure of the norms of
+/// the attention pool's value weights from each last-block channel; refused on a ViT.
+pub fn readout_penalty<B: Backend>(clip: &Clip<B>, readout: &Readout) -> Result<Tensor<B, 1>> {
+    let Some(resnet) = &clip.resnet else {
+        return Err(TrainError::Recipe(
+            "a readout penalty needs a ResNet image tower (its attention pool)".into(),
+        ));
+    };
+    // `[channels in, out]`; a tiny constant keeps the gradient of a zero row finite.
+    let weight = resnet.attnpool.v.weight.val();
+    let channels = weight.dims()[0] as f32;
+    let norms = weight.powi_scalar(2).sum_dim(1).add_scalar(1e-12).sqrt();
+    let l2 = norms.clone().powi_scalar(2).sum().sqrt();
+    let measure = norms.sum() / (l2 * channels.sqrt());
+    Ok(measure * readout.weight)
 }
 
 /// `model` with its logit scale set where `temperature` starts it; refuses a scale that is not
@@ -230,7 +274,7 @@ fn start_logit_scale<B: AutodiffBackend>(
 
 /// Refuses a sparsity rule that names no block, a block the tower lacks, the same block
 /// twice, or a weight that is not a number of at least 0.
-fn check_sparsity(sparsity: &Sparsity, layers: usize) -> Result<()> {
+fn check_sparsity(sparsity: &Sparsity, blocks: usize) -> Result<()> {
     let w = sparsity.weight;
     if !(w.is_finite() && w >= 0.0) {
         return Err(TrainError::Recipe(format!(
@@ -243,10 +287,10 @@ fn check_sparsity(sparsity: &Sparsity, layers: usize) -> Result<()> {
         ));
     }
     for (k, &b) in sparsity.blocks.iter().enumerate() {
-        if b >= layers {
+        if b >= blocks {
             return Err(TrainError::Recipe(format!(
                 "sparsity names block {b}, but the image tower has blocks 0 to {}",
-                layers - 1
+                blocks - 1
             )));
         }
         if sparsity.blocks[..k].contains(&b) {
@@ -346,7 +390,16 @@ impl<B: AutodiffBackend> Trainer<B> {
             )));
         }
         if let Some(sparsity) = &config.sparsity {
-            check_sparsity(sparsity, config.shape.layers)?;
+            check_sparsity(sparsity, penalizable_layers(&model).len())?;
+        }
+        if let Some(readout) = &config.readout {
+            let w = readout.weight;
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(TrainError::Recipe(format!(
+                    "a readout weight must be a number of at least 0, not {w}"
+                )));
+            }
+            readout_penalty(&model, readout)?;
         }
         // The generator checks the mixture and the word-only share.
         let data = |seed| {
@@ -505,6 +558,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     fn gradients(&self, model: &Clip<B>, batch: Batch<B>) -> Result<(f32, f32, GradientsParams)> {
         let shards = self.config.shards;
         let sparsity = self.config.sparsity.as_ref();
+        let readout = self.config.readout.as_ref();
         // Loss and penalty values, and the tensor to differentiate, of one part of the batch.
         let objective = |clip: &Clip<B>,
                          images: Tensor<B, 4>,
@@ -512,7 +566,11 @@ impl<B: AutodiffBackend> Trainer<B> {
                          groups: &[u64],
                          shared|
          -> Result<(f32, f32, Tensor<B, 1>)> {
-            let (loss, penalty) = training_loss(clip, images, ids, groups, shared, sparsity)?;
+            let (loss, mut penalty) = training_loss(clip, images, ids, groups, shared, sparsity)?;
+            if let Some(readout) = readout {
+                let r = readout_penalty(clip, readout)?;
+                penalty = Some(penalty.map_or(r.clone(), |p| p + r));
+            }
             let (loss, penalty) = (loss / shards as f32, penalty.map(|p| p / shards as f32));
             let value = scalar(loss.clone().inner());
             Ok(match penalty {

@@ -1,6 +1,7 @@
-//! The recipe's sparsity penalty: what it computes, checked against the activations the model
+//! The recipe's sparsity penalty: what it computes (on a ViT's MLP neurons and a ResNet's
+//! channels, as mean firing or as Hoyer's measure), checked against the activations the model
 //! records; that it leaves training unchanged at weight 0; that it makes the penalized units
-//! fire less while the model still learns; and that bad rules are refused.
+//! fire less, or on fewer units, while the model still learns; and that bad rules are refused.
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
@@ -8,8 +9,8 @@ use burn::tensor::Tensor;
 use modalscope_model::{Clip, Preprocessor};
 use modalscope_train::data::{TrainingData, image_tensor};
 use modalscope_train::{
-    Modality, Sparsity, StepLog, TrainConfig, Trainer, contrastive_loss, heldout, train,
-    training_loss,
+    Modality, ResNetShape, Sparsity, SparsityMeasure, StepLog, TrainConfig, Trainer,
+    contrastive_loss, heldout, train, training_loss,
 };
 
 type B = Autodiff<Flex>;
@@ -26,7 +27,26 @@ fn rule(weight: f32, blocks: &[usize]) -> Option<Sparsity> {
     Some(Sparsity {
         weight,
         blocks: blocks.to_vec(),
+        measure: SparsityMeasure::Firing,
     })
+}
+
+fn hoyer(weight: f32, blocks: &[usize]) -> Option<Sparsity> {
+    Some(Sparsity {
+        measure: SparsityMeasure::Hoyer,
+        ..rule(weight, blocks)?
+    })
+}
+
+/// The tiny recipe with a ResNet image tower of four blocks, one a stage.
+fn tiny_resnet(steps: usize, sparsity: Option<Sparsity>) -> TrainConfig {
+    let mut config = tiny(steps, sparsity);
+    config.shape.resnet = Some(ResNetShape {
+        layers: [1, 1, 1, 1],
+        width: 8,
+        heads: 2,
+    });
+    config
 }
 
 fn run(config: TrainConfig) -> Trainer<B> {
@@ -100,6 +120,153 @@ fn the_penalty_is_the_weighted_mean_class_token_firing_of_its_blocks() {
     .unwrap();
     assert!(none.is_none());
 }
+
+/// Each image's firing of a layer's units, computed on the host from the activation the model
+/// records: a token layer's units at the class token, a map's channels averaged over the map;
+/// the positive part of each.
+fn firing<BB: burn::tensor::backend::Backend>(
+    clip: &Clip<BB>,
+    images: Tensor<BB, 4>,
+    layer: &str,
+) -> Vec<Vec<f64>> {
+    let act = clip.image_activation(images, layer).unwrap();
+    let (shape, values) = act.to_host();
+    let b = shape[0];
+    let per_image = values.len() / b;
+    (0..b)
+        .map(|i| {
+            let v = &values[i * per_image..(i + 1) * per_image];
+            match shape.len() {
+                // [b, tokens, units]: the class token's row.
+                3 => v[..shape[2]]
+                    .iter()
+                    .map(|&x| f64::from(x.max(0.0)))
+                    .collect(),
+                // [b, channels, h, w]: each channel's mean over the map.
+                _ => v
+                    .chunks(shape[2] * shape[3])
+                    .map(|m| m.iter().map(|&x| f64::from(x.max(0.0))).sum::<f64>() / m.len() as f64)
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Hoyer's measure of each image's firing (L1 over L2, over the square root of the number of
+/// units), averaged over the images.
+fn mean_hoyer(firing: &[Vec<f64>]) -> f64 {
+    let h = |f: &Vec<f64>| {
+        let l1: f64 = f.iter().sum();
+        let l2 = f.iter().map(|x| x * x).sum::<f64>().sqrt();
+        l1 / (l2 * (f.len() as f64).sqrt())
+    };
+    firing.iter().map(h).sum::<f64>() / firing.len() as f64
+}
+
+fn mean_firing(firing: &[Vec<f64>]) -> f64 {
+    let n: usize = firing.iter().map(Vec::len).sum();
+    firing.iter().flatten().sum::<f64>() / n as f64
+}
+
+/// A ResNet's blocks are counted across its stages: blocks 2 and 3 of a tower with one block a
+/// stage are the blocks of stages 3 and 4, read as each channel's mean over the map.
+#[test]
+fn on_a_resnet_the_penalty_reads_its_blocks_channels_as_firing_or_hoyer() {
+    let config = tiny_resnet(1, None);
+    let t = Trainer::<B>::new(config.clone(), Default::default()).unwrap();
+    let images = batch_images(&config, &t);
+    let batch = TrainingData::new(
+        &config,
+        config.seed,
+        t.tokenizer().clone(),
+        Preprocessor::for_config(t.model().config()),
+    )
+    .unwrap()
+    .batch::<B>(0, &Default::default());
+    let penalty = |sparsity: Option<Sparsity>| {
+        let (_, p) = training_loss(
+            t.model(),
+            images.clone(),
+            &batch.ids,
+            &batch.groups,
+            None,
+            sparsity.as_ref(),
+        )
+        .unwrap();
+        f64::from(p.expect("a penalty").into_scalar())
+    };
+    let layers = ["vision.layer3.0", "vision.layer4.0"];
+    let host: Vec<_> = layers
+        .iter()
+        .map(|l| firing(t.model(), images.clone(), l))
+        .collect();
+    let close = |got: f64, expected: f64| {
+        assert!(
+            (got - expected).abs() < 1e-5 * expected.max(1.0),
+            "{got} vs {expected}"
+        );
+    };
+    let expected = 0.5 * host.iter().map(|f| mean_firing(f)).sum::<f64>();
+    println!(
+        "firing: penalty {:.6}, host {expected:.6}",
+        penalty(rule(0.5, &[2, 3]))
+    );
+    assert!(expected > 1e-4, "channels at rest: {expected}");
+    close(penalty(rule(0.5, &[2, 3])), expected);
+    let hoyers: Vec<f64> = host.iter().map(|f| mean_hoyer(f)).collect();
+    // Neither every channel alike nor one alone: a measure that could not tell them apart
+    // would not be checked here.
+    for (h, f) in hoyers.iter().zip(&host) {
+        let units = f[0].len() as f64;
+        assert!(
+            *h > 1.5 / units.sqrt() && *h < 0.95,
+            "{h} over {units} units"
+        );
+    }
+    let expected = 0.5 * hoyers.iter().sum::<f64>();
+    println!(
+        "hoyer: penalty {:.6}, host {expected:.6}",
+        penalty(hoyer(0.5, &[2, 3]))
+    );
+    close(penalty(hoyer(0.5, &[2, 3])), expected);
+}
+
+/// Hoyer's measure cannot be lowered by scaling a layer down, only by firing on fewer units:
+/// trained with it, the penalized block of a tiny ViT fires on fewer units of its MLP than
+/// without it, and the model still learns.
+#[test]
+fn the_hoyer_penalty_concentrates_firing_while_the_model_still_learns() {
+    const STEPS: usize = 200;
+    let plain = run(tiny(STEPS, None));
+    let sparse = run(tiny(STEPS, hoyer(HOYER_WEIGHT, &[1])));
+    let measure = |t: &Trainer<B>| {
+        let clip = t.model().valid();
+        let pre = Preprocessor::for_config(clip.config());
+        let mut sum = 0.0;
+        for modality in [Modality::Drawn, Modality::Written] {
+            let (images, _) = heldout(modality, 4, pre.size);
+            let x = image_tensor(&images, &pre, &Default::default());
+            sum += mean_hoyer(&firing(&clip, x, "vision.blocks.1.mlp")) / 2.0;
+        }
+        sum
+    };
+    let (a, b) = (measure(&plain), measure(&sparse));
+    println!("block 1 Hoyer measure on held-out images: {a:.4} without, {b:.4} with the penalty");
+    assert!(
+        b < 0.8 * a,
+        "the penalty did not concentrate the firing: {a} -> {b}"
+    );
+    let mean = |s: &[StepLog]| s.iter().map(|l| l.loss).sum::<f32>() / s.len() as f32;
+    let (first, last) = (mean(&sparse.log[..20]), mean(&sparse.log[STEPS - 20..]));
+    println!("with the penalty, contrastive loss {first:.3} -> {last:.3}");
+    assert!(
+        last < first - 0.5,
+        "the model stopped learning: {first} -> {last}"
+    );
+}
+
+/// Penalty weight of the tiny Hoyer run above.
+const HOYER_WEIGHT: f32 = 0.1;
 
 fn batch_images(config: &TrainConfig, t: &Trainer<B>) -> Tensor<B, 4> {
     let pre = Preprocessor::for_config(t.model().config());
@@ -200,4 +367,10 @@ fn bad_sparsity_rules_are_refused_with_a_message() {
     assert!(e.contains("block 2") && e.contains("0 to 1"), "{e}");
     let e = refusal(rule(0.1, &[1, 0, 1]));
     assert!(e.contains("block 1 twice"), "{e}");
+    // A ResNet's blocks are counted across its stages: four here, one a stage.
+    let e = Trainer::<B>::new(tiny_resnet(1, hoyer(0.1, &[4])), Default::default())
+        .err()
+        .expect("a bad rule")
+        .to_string();
+    assert!(e.contains("block 4") && e.contains("0 to 3"), "{e}");
 }
