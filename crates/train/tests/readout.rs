@@ -2,34 +2,20 @@
 //! pool's weights; that training with it makes the pool read fewer channels while the model
 //! still learns; and that it is refused where it means nothing.
 
-use burn::backend::{Autodiff, Flex};
-use burn::module::AutodiffModule;
-use modalscope_model::Clip;
-use modalscope_train::{
-    Readout, ResNetShape, StepLog, TrainConfig, Trainer, readout_penalty, train,
-};
+mod common;
 
-type B = Autodiff<Flex>;
+use burn::module::AutodiffModule;
+use common::{B, assert_still_learns, run, with_tiny_resnet};
+use modalscope_model::Clip;
+use modalscope_train::{Readout, TrainConfig, Trainer, readout_penalty};
 
 /// The tiny recipe with a ResNet image tower of four blocks, one a stage.
 fn tiny_resnet(steps: usize, readout: Option<Readout>) -> TrainConfig {
-    let mut config = TrainConfig {
+    with_tiny_resnet(TrainConfig {
         steps,
         readout,
         ..TrainConfig::tiny()
-    };
-    config.shape.resnet = Some(ResNetShape {
-        layers: [1, 1, 1, 1],
-        width: 8,
-        heads: 2,
-    });
-    config
-}
-
-fn run(config: TrainConfig) -> Trainer<B> {
-    let mut t = Trainer::<B>::new(config, Default::default()).unwrap();
-    train(&mut t, None, |_| true).unwrap();
-    t
+    })
 }
 
 /// Hoyer's measure of the norms of the pool's value weights from each channel, on the host.
@@ -83,13 +69,7 @@ fn the_penalty_makes_the_pool_read_fewer_channels_while_the_model_still_learns()
     );
     assert!(b < a - 0.1, "the pool did not concentrate: {a} -> {b}");
     assert!(sparse.log.iter().all(|l| l.penalty > 0.0));
-    let mean = |s: &[StepLog]| s.iter().map(|l| l.loss).sum::<f32>() / s.len() as f32;
-    let (first, last) = (mean(&sparse.log[..20]), mean(&sparse.log[STEPS - 20..]));
-    println!("with the penalty, contrastive loss {first:.3} -> {last:.3}");
-    assert!(
-        last < first - 0.1,
-        "the model stopped learning: {first} -> {last}"
-    );
+    assert_still_learns(&sparse.log, 0.1);
 }
 
 #[test]
