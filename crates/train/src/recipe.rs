@@ -123,10 +123,10 @@ pub struct TrainConfig {
     /// they almost never meet.
     #[serde(default)]
     pub shared_concepts: SharedConcepts,
-    /// An L1 penalty on the firing of the image tower's units (a ViT's MLP neurons at the
-    /// class token, a ResNet's block outputs), added to the contrastive loss: a small model spreads a concept over many units of a layer,
-    /// and a cost on firing makes each input use few, so that single units may come to stand
-    /// for a concept (what the multimodal-neurons study found in CLIP at scale; at weight 0.1
+    /// A penalty on the firing of the image tower's units (a ViT's MLP neurons at the class
+    /// token, a ResNet's block outputs), added to the contrastive loss: a small model spreads a
+    /// concept over many units of a layer, and a cost on firing makes each input use few, so
+    /// that single units may come to stand for a concept (what the multimodal-neurons study found in CLIP at scale; at weight 0.1
     /// on blocks 2 and 3 the built-in recipe's units fired less but were no more multimodal,
     /// and Hoyer's measure on a ResNet's last block left each image some 7.5 channels but none
     /// above AUROC 0.9 in both modalities: see the README). `None`: no penalty.
@@ -134,7 +134,9 @@ pub struct TrainConfig {
     pub sparsity: Option<Sparsity>,
     /// A penalty on how many of a ResNet's last-block channels its attention pool reads, added
     /// to the contrastive loss: a pool that reads few channels must read a concept's drawing and
-    /// its written name, which it maps to one direction, through the same ones. `None`: none.
+    /// its written name, which it maps to one direction, through the same ones (at weights 1
+    /// and 3 as many concepts kept a multimodal channel as without: see the README). `None`:
+    /// none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readout: Option<Readout>,
     /// Where the contrastive loss's softmax temperature starts and whether it is learned
@@ -155,13 +157,13 @@ pub struct Temperature {
     pub learned: bool,
 }
 
-/// An L1 penalty on the firing of units of the image tower: a ViT's MLP neurons or a ResNet's
+/// A penalty on the firing of units of the image tower: a ViT's MLP neurons or a ResNet's
 /// block outputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sparsity {
-    /// Weight of the penalty: the mean firing (the positive part of the activation; units at
-    /// rest sit on quick-GELU's bounded negative side) of a block's units over the batch's
-    /// images and the block's units, summed over `blocks`. A ViT's units are its MLP neurons at
+    /// Weight of the penalty: the `measure` of a block's firing (the positive part of the
+    /// activation; units at rest sit on quick-GELU's bounded negative side), averaged over the
+    /// batch's images and summed over `blocks`. A ViT's units are its MLP neurons at
     /// the class token, a ResNet's the channels of a block's output, each averaged over the map
     /// (the unit the analyses rank).
     pub weight: f32,
