@@ -221,12 +221,7 @@ pub fn training_loss<B: Backend>(
         };
         let activity = match sparsity.measure {
             SparsityMeasure::Firing => firing.mean(),
-            SparsityMeasure::Hoyer => {
-                let units = firing.dims()[1] as f32;
-                let l1 = firing.clone().sum_dim(1);
-                let l2 = firing.powi_scalar(2).sum_dim(1).sqrt();
-                (l1 / (l2 * units.sqrt() + 1e-6)).mean()
-            }
+            SparsityMeasure::Hoyer => hoyer(firing),
         };
         penalty = Some(match penalty {
             Some(p) => p + activity,
@@ -246,11 +241,30 @@ pub fn readout_penalty<B: Backend>(clip: &Clip<B>, readout: &Readout) -> Result<
     };
     // `[channels in, out]`; a tiny constant keeps the gradient of a zero row finite.
     let weight = resnet.attnpool.v.weight.val();
-    let channels = weight.dims()[0] as f32;
+    let channels = weight.dims()[0];
     let norms = weight.powi_scalar(2).sum_dim(1).add_scalar(1e-12).sqrt();
-    let l2 = norms.clone().powi_scalar(2).sum().sqrt();
-    let measure = norms.sum() / (l2 * channels.sqrt());
-    Ok(measure * readout.weight)
+    Ok(hoyer(norms.reshape([1, channels])) * readout.weight)
+}
+
+/// Hoyer's measure of each row of `x` (its L1 norm over its L2 norm, over the square root of
+/// its length: 1 when all its values are alike, 1/sqrt(length) when one stands alone),
+/// averaged over the rows; a tiny constant keeps an all-zero row at 0.
+fn hoyer<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 1> {
+    let n = x.dims()[1] as f32;
+    let l1 = x.clone().sum_dim(1);
+    let l2 = x.powi_scalar(2).sum_dim(1).sqrt();
+    (l1 / (l2 * n.sqrt() + 1e-6)).mean()
+}
+
+/// Refuses a recipe weight that is not a number of at least 0; `what` names it in the message.
+fn check_weight(what: &str, w: f32) -> Result<()> {
+    if w.is_finite() && w >= 0.0 {
+        Ok(())
+    } else {
+        Err(TrainError::Recipe(format!(
+            "{what} must be a number of at least 0, not {w}"
+        )))
+    }
 }
 
 /// `model` with its logit scale set where `temperature` starts it; refuses a scale that is not
@@ -275,12 +289,7 @@ fn start_logit_scale<B: AutodiffBackend>(
 /// Refuses a sparsity rule that names no block, a block the tower lacks, the same block
 /// twice, or a weight that is not a number of at least 0.
 fn check_sparsity(sparsity: &Sparsity, blocks: usize) -> Result<()> {
-    let w = sparsity.weight;
-    if !(w.is_finite() && w >= 0.0) {
-        return Err(TrainError::Recipe(format!(
-            "a sparsity weight must be a number of at least 0, not {w}"
-        )));
-    }
+    check_weight("a sparsity weight", sparsity.weight)?;
     if sparsity.blocks.is_empty() {
         return Err(TrainError::Recipe(
             "sparsity names no block to penalize".into(),
@@ -382,23 +391,14 @@ impl<B: AutodiffBackend> Trainer<B> {
                 config.shards, config.batch
             )));
         }
-        if let SharedConcepts::Partial { weight } = config.shared_concepts
-            && !(weight.is_finite() && weight >= 0.0)
-        {
-            return Err(TrainError::Recipe(format!(
-                "a partial match's weight must be a number of at least 0, not {weight}"
-            )));
+        if let SharedConcepts::Partial { weight } = config.shared_concepts {
+            check_weight("a partial match's weight", weight)?;
         }
         if let Some(sparsity) = &config.sparsity {
             check_sparsity(sparsity, penalizable_layers(&model).len())?;
         }
         if let Some(readout) = &config.readout {
-            let w = readout.weight;
-            if !(w.is_finite() && w >= 0.0) {
-                return Err(TrainError::Recipe(format!(
-                    "a readout weight must be a number of at least 0, not {w}"
-                )));
-            }
+            check_weight("a readout weight", readout.weight)?;
             readout_penalty(&model, readout)?;
         }
         // The generator checks the mixture and the word-only share.
