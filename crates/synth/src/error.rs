@@ -20,6 +20,9 @@ pub enum SynthError {
     /// The share of mixed samples captioned by their word alone is not in `[0, 1]`.
     #[error("the share of mixed samples captioned by their word alone must lie in [0, 1], not {0}")]
     WordOnlyShare(f32),
+    /// The share of mixed samples labelled with their drawing's own name is not in `[0, 1]`.
+    #[error("the share of mixed samples labelled with their own name must lie in [0, 1], not {0}")]
+    LabelledShare(f32),
     /// The share of written samples in big letters is not in `[0, 1]`.
     #[error("the share of written samples in big letters must lie in [0, 1], not {0}")]
     BigWordsShare(f32),

@@ -18,10 +18,14 @@ pub struct GeneratorConfig {
     pub p_drawn: f32,
     /// Relative weight of written-only samples.
     pub p_written: f32,
-    /// Relative weight of mixed samples (concept A drawn, the name of concept B written on it).
+    /// Relative weight of mixed samples (concept A drawn, the name of concept B written on it,
+    /// or A's own where labelled).
     pub p_mixed: f32,
     /// Probability that a mixed sample's caption mentions only the written word.
     pub p_word_only: f32,
+    /// Probability that a mixed sample's word is the drawn concept's own name (a labelled
+    /// drawing, as a flashcard, a sign or a label shows a thing with its name).
+    pub p_labelled: f32,
     /// Probability that a written sample's word is set in big letters (the rest small).
     pub p_big_words: f32,
     /// Weight of a short name (at most [`crate::SHORT_NAME`] letters) against a longer one's 1
@@ -43,6 +47,7 @@ impl Default for GeneratorConfig {
             p_written: 0.35,
             p_mixed: 0.2,
             p_word_only: 0.5,
+            p_labelled: 0.0,
             p_big_words: crate::scene::EVEN_BIG_WORDS,
             short_words: 1.0,
             p_decoys: 0.0,
@@ -58,7 +63,8 @@ pub enum SampleKind {
     Drawn,
     /// A concept's name written as text.
     Written,
-    /// A drawn concept with a different concept's name written on it.
+    /// A drawn concept with a concept's name written on it: another's, or its own where
+    /// labelled.
     Mixed,
 }
 
@@ -113,6 +119,9 @@ impl Generator {
         }
         if !(0.0..=1.0).contains(&config.p_word_only) {
             return Err(SynthError::WordOnlyShare(config.p_word_only));
+        }
+        if !(0.0..=1.0).contains(&config.p_labelled) {
+            return Err(SynthError::LabelledShare(config.p_labelled));
         }
         if !(0.0..=1.0).contains(&config.p_big_words) {
             return Err(SynthError::BigWordsShare(config.p_big_words));
@@ -178,10 +187,16 @@ impl Generator {
                 (scene, caption, None, decoy.is_none().then_some(concept))
             }
             SampleKind::Mixed => {
-                let word = loop {
-                    let other = self.pick_word(&mut rng, &c.concepts);
-                    if other != concept {
-                        break other;
+                // Drawn only when asked for, so that data without labels stays as it was.
+                let labelled = c.p_labelled > 0.0 && rng.chance(c.p_labelled);
+                let word = if labelled {
+                    concept
+                } else {
+                    loop {
+                        let other = self.pick_word(&mut rng, &c.concepts);
+                        if other != concept {
+                            break other;
+                        }
                     }
                 };
                 let scene = Scene::sample_mixed(&mut rng, concept, CONCEPTS[word], None);

@@ -241,6 +241,13 @@ fn invalid_configurations_are_refused() {
     );
     assert_eq!(
         refuse(GeneratorConfig {
+            p_labelled: 1.5,
+            ..base.clone()
+        }),
+        SynthError::LabelledShare(1.5)
+    );
+    assert_eq!(
+        refuse(GeneratorConfig {
             p_big_words: -0.5,
             ..base.clone()
         }),
@@ -433,6 +440,45 @@ fn a_share_of_written_samples_shows_decoys_captioned_with_them() {
     // Drawings and mixtures are the samples they were without decoys.
     for (a, b) in none.iter().zip(&some) {
         if a.kind != SampleKind::Written {
+            assert_eq!(a, b);
+        }
+    }
+}
+
+#[test]
+fn labelled_drawings_carry_their_own_name_as_often_as_asked() {
+    let with = |p_labelled: f32| {
+        let config = GeneratorConfig {
+            p_labelled,
+            ..GeneratorConfig::default()
+        };
+        Generator::new(config, 11).unwrap().batch(0, 800)
+    };
+    let (none, half, all) = (with(0.0), with(0.5), with(1.0));
+    let mixed = |samples: &[modalscope_synth::Sample]| -> Vec<modalscope_synth::Sample> {
+        samples
+            .iter()
+            .filter(|s| s.kind == SampleKind::Mixed)
+            .cloned()
+            .collect()
+    };
+    let own = |samples: &[modalscope_synth::Sample]| {
+        let m = mixed(samples);
+        assert!(m.len() > 100, "{} mixed samples", m.len());
+        m.iter().filter(|s| s.drawn == s.written).count() as f64 / m.len() as f64
+    };
+    assert_eq!(own(&none), 0.0);
+    assert_eq!(own(&all), 1.0);
+    assert!((0.4..0.6).contains(&own(&half)), "{}", own(&half));
+    // A labelled drawing shows its own name, which its caption names.
+    for s in mixed(&all) {
+        let name = CONCEPTS[s.drawn.unwrap()];
+        assert_eq!(s.scene.lettering.as_ref().unwrap().word, name);
+        assert!(s.caption.split(' ').any(|w| w == name), "{}", s.caption);
+    }
+    // Samples of other kinds are the same whatever the share: the draw is made for mixtures only.
+    for (a, b) in none.iter().zip(&half) {
+        if a.kind != SampleKind::Mixed {
             assert_eq!(a, b);
         }
     }

@@ -139,6 +139,7 @@ impl TrainingData {
             p_written,
             p_mixed,
             p_word_only: config.word_only,
+            p_labelled: config.labelled,
             p_big_words: config.big_words,
             short_words: config.short_words,
             p_decoys: config.decoys,

@@ -489,6 +489,31 @@ fn mixtures_are_captioned_by_their_word_alone_as_often_as_the_recipe_says() {
 }
 
 #[test]
+fn mixtures_are_labelled_with_their_own_name_as_often_as_the_recipe_says() {
+    let t = Trainer::<B>::new(tiny(1), Default::default()).unwrap();
+    // The share of mixed samples whose word is the drawn concept's own name.
+    let labelled_share = |labelled: f32| {
+        let config = TrainConfig {
+            labelled,
+            batch: 400,
+            ..tiny(1)
+        };
+        let batch = training_data(&config, &t).batch::<B>(0, &Default::default());
+        let mixed: Vec<_> = batch
+            .contents
+            .iter()
+            .filter(|c| c.image.iter().all(|&x| x != 0))
+            .collect();
+        assert!(mixed.len() > 40, "{} mixed samples", mixed.len());
+        mixed.iter().filter(|c| c.image[0] == c.image[1]).count() as f64 / mixed.len() as f64
+    };
+    assert_eq!(labelled_share(0.0), 0.0);
+    assert_eq!(labelled_share(1.0), 1.0);
+    let third = labelled_share(0.33);
+    assert!((0.18..0.48).contains(&third), "{third}");
+}
+
+#[test]
 fn the_recipe_sets_how_many_written_words_are_in_big_letters() {
     let t = Trainer::<B>::new(tiny(1), Default::default()).unwrap();
     let batch = |big_words: f32| {
