@@ -463,24 +463,37 @@ fn pairs_that_share_a_concept_are_treated_as_each_rule_says_like_a_host_referenc
     assert!((got[2] - got[0]).abs() > 1e-3, "{got:?}");
 }
 
+/// The share of a 400-sample first batch's mixed samples (a drawing with a word on it) for
+/// which `counted` holds, under `config`.
+fn mixed_share(
+    t: &Trainer<B>,
+    config: TrainConfig,
+    counted: impl Fn(&modalscope_train::data::Content) -> bool,
+) -> f64 {
+    let config = TrainConfig {
+        batch: 400,
+        ..config
+    };
+    let batch = training_data(&config, t).batch::<B>(0, &Default::default());
+    let mixed: Vec<_> = batch
+        .contents
+        .iter()
+        .filter(|c| c.image.iter().all(|&x| x != 0))
+        .collect();
+    assert!(mixed.len() > 40, "{} mixed samples", mixed.len());
+    mixed.iter().filter(|c| counted(c)).count() as f64 / mixed.len() as f64
+}
+
 #[test]
 fn mixtures_are_captioned_by_their_word_alone_as_often_as_the_recipe_says() {
     let t = Trainer::<B>::new(tiny(1), Default::default()).unwrap();
-    // The share of mixed samples (a drawing with a word on it) whose caption names no drawing.
+    // Mixed samples whose caption names no drawing.
     let word_only_share = |word_only: f32| {
         let config = TrainConfig {
             word_only,
-            batch: 400,
             ..tiny(1)
         };
-        let batch = training_data(&config, &t).batch::<B>(0, &Default::default());
-        let mixed: Vec<_> = batch
-            .contents
-            .iter()
-            .filter(|c| c.image.iter().all(|&x| x != 0))
-            .collect();
-        assert!(mixed.len() > 40, "{} mixed samples", mixed.len());
-        mixed.iter().filter(|c| c.caption[0] == 0).count() as f64 / mixed.len() as f64
+        mixed_share(&t, config, |c| c.caption[0] == 0)
     };
     assert_eq!(word_only_share(0.0), 0.0);
     assert_eq!(word_only_share(1.0), 1.0);
@@ -491,21 +504,13 @@ fn mixtures_are_captioned_by_their_word_alone_as_often_as_the_recipe_says() {
 #[test]
 fn mixtures_are_labelled_with_their_own_name_as_often_as_the_recipe_says() {
     let t = Trainer::<B>::new(tiny(1), Default::default()).unwrap();
-    // The share of mixed samples whose word is the drawn concept's own name.
+    // Mixed samples whose word is the drawn concept's own name.
     let labelled_share = |labelled: f32| {
         let config = TrainConfig {
             labelled,
-            batch: 400,
             ..tiny(1)
         };
-        let batch = training_data(&config, &t).batch::<B>(0, &Default::default());
-        let mixed: Vec<_> = batch
-            .contents
-            .iter()
-            .filter(|c| c.image.iter().all(|&x| x != 0))
-            .collect();
-        assert!(mixed.len() > 40, "{} mixed samples", mixed.len());
-        mixed.iter().filter(|c| c.image[0] == c.image[1]).count() as f64 / mixed.len() as f64
+        mixed_share(&t, config, |c| c.image[0] == c.image[1])
     };
     assert_eq!(labelled_share(0.0), 0.0);
     assert_eq!(labelled_share(1.0), 1.0);
