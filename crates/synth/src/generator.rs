@@ -117,18 +117,18 @@ impl Generator {
                 weights[0], weights[1], weights[2],
             ));
         }
-        if !(0.0..=1.0).contains(&config.p_word_only) {
-            return Err(SynthError::WordOnlyShare(config.p_word_only));
-        }
-        if !(0.0..=1.0).contains(&config.p_labelled) {
-            return Err(SynthError::LabelledShare(config.p_labelled));
-        }
-        if !(0.0..=1.0).contains(&config.p_big_words) {
-            return Err(SynthError::BigWordsShare(config.p_big_words));
-        }
-        if !(0.0..=1.0).contains(&config.p_decoys) {
-            return Err(SynthError::DecoyShare(config.p_decoys));
-        }
+        // A share of some kind of sample, refused with its own message outside [0, 1].
+        let share = |p: f32, refuse: fn(f32) -> SynthError| {
+            if (0.0..=1.0).contains(&p) {
+                Ok(())
+            } else {
+                Err(refuse(p))
+            }
+        };
+        share(config.p_word_only, SynthError::WordOnlyShare)?;
+        share(config.p_labelled, SynthError::LabelledShare)?;
+        share(config.p_big_words, SynthError::BigWordsShare)?;
+        share(config.p_decoys, SynthError::DecoyShare)?;
         if !(config.short_words.is_finite() && config.short_words > 0.0) {
             return Err(SynthError::ShortWordsWeight(config.short_words));
         }

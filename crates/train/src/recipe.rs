@@ -133,8 +133,9 @@ pub struct TrainConfig {
     /// A penalty on the firing of the image tower's units (a ViT's MLP neurons at the class
     /// token, a ResNet's block outputs), added to the contrastive loss: a small model spreads a
     /// concept over many units of a layer, and a cost on firing makes each input use few, so
-    /// that single units may come to stand for a concept (what the multimodal-neurons study found in CLIP at scale; at weight 0.1
-    /// on blocks 2 and 3 the built-in recipe's units fired less but were no more multimodal,
+    /// that single units may come to stand for a concept (what the multimodal-neurons study
+    /// found in CLIP at scale; at weight 0.1 on blocks 2 and 3 the built-in recipe's units
+    /// fired less but were no more multimodal,
     /// and Hoyer's measure on a ResNet's last block left each image some 7.5 channels but none
     /// above AUROC 0.9 in both modalities: see the README). `None`: no penalty.
     #[serde(default, skip_serializing_if = "Option::is_none")]

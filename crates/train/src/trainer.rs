@@ -401,7 +401,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             check_weight("a readout weight", readout.weight)?;
             readout_penalty(&model, readout)?;
         }
-        // The generator checks the mixture and the word-only share.
+        // The generator checks the mixture and the shares of word-only and labelled mixtures.
         let data = |seed| {
             TrainingData::new(&config, seed, tok.clone(), pre.clone())
                 .map_err(|e| TrainError::Recipe(format!("training data: {e}")))
