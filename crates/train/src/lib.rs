@@ -9,8 +9,8 @@ pub mod zeroshot;
 
 pub use data::{Modality, builtin_tokenizer_files, heldout, tokenizer};
 pub use recipe::{
-    ModelShape, Positives, Readout, ResNetShape, SharedConcepts, Sparsity, SparsityMeasure,
-    Temperature, TrainConfig,
+    Aligned, ModelShape, Positives, Readout, ResNetShape, SharedConcepts, Sparsity,
+    SparsityMeasure, Temperature, TrainConfig,
 };
 pub use trainer::{
     Event, Metrics, StepLog, Trainer, contrastive_loss, readout_penalty, train, training_loss,

@@ -147,6 +147,12 @@ pub struct TrainConfig {
     /// none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readout: Option<Readout>,
+    /// A term that makes a concept's drawings and its written name fire the same units of one
+    /// block, added to the contrastive loss: CLIP's loss ties the two together only at the
+    /// embedding, which a tower can reach from a drawing and from a word through units of
+    /// their own (what every other lever here left: see the README). `None`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aligned: Option<Aligned>,
     /// Where the contrastive loss's softmax temperature starts and whether it is learned
     /// (`None`: CLIP's rule, a logit scale of 1/0.07 learned from the start). On the built-in
     /// data the learned scale first falls to about 10 and ends near 17: the softmax stays soft
@@ -191,6 +197,26 @@ pub struct Sparsity {
 pub struct Readout {
     /// Weight of the penalty (the measure lies between 1/sqrt(channels) and 1).
     pub weight: f32,
+}
+
+/// A contrastive term on the firing of one block's units (a ViT's MLP neurons at the class
+/// token, a ResNet's channels averaged over the map): in each part of a batch, every drawing
+/// (without a word) is to fire most like the written names (without a drawing) of its own
+/// concept, and every written name most like its concept's drawings, by the cosine of their
+/// firing; images whose concept has no counterpart in the part take no part.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Aligned {
+    /// Weight of the term (a cross-entropy, as the contrastive loss is).
+    pub weight: f32,
+    /// The image-tower block (0-based, counted as for a sparsity rule) whose units are aligned.
+    pub block: usize,
+    /// Softmax temperature of the cosines (SimCLR's 0.1 unless given).
+    #[serde(default = "default_alignment_temperature")]
+    pub temperature: f32,
+}
+
+fn default_alignment_temperature() -> f32 {
+    0.1
 }
 
 /// What a sparsity penalty measures of an image's firing across a block's units.
@@ -312,6 +338,7 @@ impl TrainConfig {
             shared_concepts: SharedConcepts::Negative,
             sparsity: None,
             readout: None,
+            aligned: None,
             temperature: None,
         }
     }
@@ -356,6 +383,7 @@ impl TrainConfig {
             shared_concepts: SharedConcepts::Negative,
             sparsity: None,
             readout: None,
+            aligned: None,
             temperature: None,
         }
     }

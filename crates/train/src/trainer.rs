@@ -22,7 +22,9 @@ use crate::data::{
     tokenizer,
 };
 use crate::decay::Vectors;
-use crate::recipe::{Readout, SharedConcepts, Sparsity, SparsityMeasure, Temperature, TrainConfig};
+use crate::recipe::{
+    Aligned, Readout, SharedConcepts, Sparsity, SparsityMeasure, Temperature, TrainConfig,
+};
 use crate::zeroshot::{TEMPLATES, accuracy, class_embeddings, embed_images, predict};
 use crate::{Result, TrainError};
 
@@ -38,7 +40,8 @@ pub struct StepLog {
     pub step: usize,
     /// Contrastive loss of the batch.
     pub loss: f32,
-    /// The recipe's sparsity penalty on the batch, added to the loss it minimizes (0 without).
+    /// The recipe's sparsity, readout and alignment terms on the batch, added to the loss it
+    /// minimizes (0 without).
     #[serde(default)]
     pub penalty: f32,
     /// Learning rate used.
@@ -171,10 +174,13 @@ fn penalizable_layers<B: Backend>(clip: &Clip<B>) -> Vec<String> {
         .collect()
 }
 
-/// The training objective of a batch: its contrastive loss and, with a sparsity rule, the
-/// weighted measure (mean firing, or Hoyer's) of the positive part of the rule's units: a ViT
-/// block's MLP neurons at the class token, a ResNet block's channels averaged over the map
-/// (each returned on its own; the trainer minimizes their sum).
+/// The training objective of a batch: its contrastive loss and, with a sparsity rule or an
+/// alignment term, their weighted sum: the sparsity rule's measure (mean firing, or Hoyer's) of
+/// the positive part of its units, and the alignment term's contrastive loss between the
+/// firing of the batch's drawings and of its written names (`aligned` with each sample's
+/// content). A unit is a ViT block's MLP neuron at the class token or a ResNet block's channel
+/// averaged over the map. The two parts are returned on their own; the trainer minimizes
+/// their sum.
 pub fn training_loss<B: Backend>(
     clip: &Clip<B>,
     images: Tensor<B, 4>,
@@ -182,53 +188,170 @@ pub fn training_loss<B: Backend>(
     groups: &[u64],
     shared: Option<(&[Content], SharedConcepts)>,
     sparsity: Option<&Sparsity>,
+    aligned: Option<(&Aligned, &[Content])>,
 ) -> Result<(Tensor<B, 1>, Option<Tensor<B, 1>>)> {
-    let Some(sparsity) = sparsity else {
+    if sparsity.is_none() && aligned.is_none() {
         return Ok((contrastive_loss(clip, images, ids, groups, shared)?, None));
-    };
+    }
     let names = penalizable_layers(clip);
-    check_sparsity(sparsity, names.len())?;
-    let layers: Vec<String> = sparsity.blocks.iter().map(|&b| names[b].clone()).collect();
+    if let Some(sparsity) = sparsity {
+        check_sparsity(sparsity, names.len())?;
+    }
+    if let Some((rule, contents)) = aligned {
+        check_aligned(rule, names.len())?;
+        if contents.len() != ids.len() {
+            return Err(TrainError::Recipe(format!(
+                "{} captions but {} contents",
+                ids.len(),
+                contents.len()
+            )));
+        }
+    }
+    let mut layers: Vec<String> = sparsity
+        .iter()
+        .flat_map(|s| s.blocks.iter().map(|&b| names[b].clone()))
+        .collect();
+    let aligned_layer = aligned.map(|(rule, _)| names[rule.block].clone());
+    if let Some(layer) = &aligned_layer
+        && !layers.contains(layer)
+    {
+        layers.push(layer.clone());
+    }
     let mut cap = Capture::only(layers.clone()).to_the_end();
     let embeds = clip
         .encode_image_with(images, &mut cap)
         .expect("a pass told to run to the end returns the embedding");
     let loss = contrastive_loss_of(clip, embeds, ids, groups, shared)?;
-    let mut penalty: Option<Tensor<B, 1>> = None;
+    let mut firings = Vec::with_capacity(layers.len());
     for layer in &layers {
-        // Firing is the positive part: quick-GELU's negative side is bounded (-0.17), and
-        // most units rest there; a ResNet block ends in a ReLU, so there it changes nothing.
-        let firing: Tensor<B, 2> = match cap.take(layer) {
-            Some(Activation::Tokens { tensor, .. }) => {
-                let [b, _, units] = tensor.dims();
-                tensor
-                    .slice([0..b, 0..1, 0..units])
-                    .clamp_min(0.0)
-                    .squeeze_dim(1)
-            }
-            Some(Activation::Map(map)) => {
-                let [b, c, h, w] = map.dims();
-                map.clamp_min(0.0)
-                    .reshape([b, c, h * w])
-                    .mean_dim(2)
-                    .squeeze_dim(2)
-            }
-            _ => {
-                return Err(TrainError::Recipe(format!(
-                    "sparsity: {layer} is neither a token sequence nor a feature map"
-                )));
-            }
-        };
-        let activity = match sparsity.measure {
-            SparsityMeasure::Firing => firing.mean(),
-            SparsityMeasure::Hoyer => hoyer(firing),
-        };
-        penalty = Some(match penalty {
-            Some(p) => p + activity,
-            None => activity,
-        });
+        firings.push((layer, firing_of(&mut cap, layer)?));
     }
-    Ok((loss, penalty.map(|p| p * sparsity.weight)))
+    let firing = |layer: &String| {
+        firings
+            .iter()
+            .find(|(l, _)| *l == layer)
+            .map(|(_, f)| f.clone())
+            .expect("every penalized layer was captured")
+    };
+    let mut penalty: Option<Tensor<B, 1>> = None;
+    let mut add = |term: Tensor<B, 1>| {
+        penalty = Some(match penalty.take() {
+            Some(p) => p + term,
+            None => term,
+        });
+    };
+    if let Some(sparsity) = sparsity {
+        for &b in &sparsity.blocks {
+            let firing = firing(&names[b]);
+            let activity = match sparsity.measure {
+                SparsityMeasure::Firing => firing.mean(),
+                SparsityMeasure::Hoyer => hoyer(firing),
+            };
+            add(activity * sparsity.weight);
+        }
+    }
+    if let (Some((rule, contents)), Some(layer)) = (aligned, &aligned_layer)
+        && let Some(term) = alignment(firing(layer), contents, rule.temperature)
+    {
+        add(term * rule.weight);
+    }
+    Ok((loss, penalty))
+}
+
+/// Each image's firing of a captured layer's units, `[images, units]`: the positive part of a
+/// token layer's class token or of a map's channels, each averaged over the map.
+fn firing_of<B: Backend>(cap: &mut Capture<B>, layer: &str) -> Result<Tensor<B, 2>> {
+    // Firing is the positive part: quick-GELU's negative side is bounded (-0.17), and most
+    // units rest there; a ResNet block ends in a ReLU, so there it changes nothing.
+    match cap.take(layer) {
+        Some(Activation::Tokens { tensor, .. }) => {
+            let [b, _, units] = tensor.dims();
+            Ok(tensor
+                .slice([0..b, 0..1, 0..units])
+                .clamp_min(0.0)
+                .squeeze_dim(1))
+        }
+        Some(Activation::Map(map)) => {
+            let [b, c, h, w] = map.dims();
+            Ok(map
+                .clamp_min(0.0)
+                .reshape([b, c, h * w])
+                .mean_dim(2)
+                .squeeze_dim(2))
+        }
+        _ => Err(TrainError::Recipe(format!(
+            "{layer} is neither a token sequence nor a feature map"
+        ))),
+    }
+}
+
+/// The alignment term of a part of a batch: a contrastive loss between the firing of its
+/// drawings (without a word) and of its written names (without a drawing), cosines over
+/// `temperature`, in which a drawing and a name of the same concept match, taken both ways and
+/// averaged over the images that have a match in the part (`None` where none has).
+fn alignment<B: Backend>(
+    firing: Tensor<B, 2>,
+    contents: &[Content],
+    temperature: f32,
+) -> Option<Tensor<B, 1>> {
+    // The images showing only a drawing (k = 0) or only a word (k = 1), with its concept.
+    let only = |k: usize| -> Vec<(i64, u16)> {
+        contents
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.image[k] != 0 && c.image[1 - k] == 0)
+            .map(|(i, c)| (i as i64, c.image[k]))
+            .collect()
+    };
+    let (drawn, written) = (only(0), only(1));
+    let (nd, nw) = (drawn.len(), written.len());
+    let matched: Vec<bool> = drawn
+        .iter()
+        .flat_map(|&(_, d)| written.iter().map(move |&(_, w)| d == w))
+        .collect();
+    if !matched.contains(&true) {
+        return None;
+    }
+    let device = firing.device();
+    let rows = |v: &[(i64, u16)]| {
+        let idx: Vec<i64> = v.iter().map(|&(i, _)| i).collect();
+        Tensor::<B, 1, burn::tensor::Int>::from_data(TensorData::new(idx, [v.len()]), &device)
+    };
+    // Centred on the part's mean firing: what a unit does for one concept more than for the
+    // others (what its AUROC counts), not the firing every image shares, which would make all
+    // cosines alike and leave the softmax little to learn from.
+    let f = normalize(firing.clone() - firing.mean_dim(0));
+    let cosines = f
+        .clone()
+        .select(0, rows(&drawn))
+        .matmul(f.select(0, rows(&written)).transpose())
+        / temperature;
+    // Each direction's rows: the matches' share of the target (a row without one has none),
+    // and how many rows have one.
+    let targets = |rows: usize, cols: usize, at: &dyn Fn(usize, usize) -> bool| {
+        let mut t = vec![0f32; rows * cols];
+        let mut counted = 0;
+        for r in 0..rows {
+            let row = &mut t[r * cols..(r + 1) * cols];
+            for (k, v) in row.iter_mut().enumerate() {
+                *v = f32::from(u8::from(at(r, k)));
+            }
+            let sum: f32 = row.iter().sum();
+            if sum > 0.0 {
+                row.iter_mut().for_each(|v| *v /= sum);
+                counted += 1;
+            }
+        }
+        (
+            Tensor::<B, 2>::from_data(TensorData::new(t, [rows, cols]), &device),
+            counted as f32,
+        )
+    };
+    let (to_written, nd_matched) = targets(nd, nw, &|r, k| matched[r * nw + k]);
+    let (to_drawn, nw_matched) = targets(nw, nd, &|r, k| matched[k * nw + r]);
+    let drawn_side = -(log_softmax(cosines.clone(), 1) * to_written).sum() / nd_matched;
+    let written_side = -(log_softmax(cosines.transpose(), 1) * to_drawn).sum() / nw_matched;
+    Some((drawn_side + written_side) / 2.0)
 }
 
 /// The recipe's readout penalty on a model: its weight times Hoyer's measure of the norms of
@@ -284,6 +407,25 @@ fn start_logit_scale<B: AutodiffBackend>(
             .require_grad()
     });
     Ok(model)
+}
+
+/// Refuses an alignment term with a bad weight or temperature, or a block the tower lacks.
+fn check_aligned(rule: &Aligned, blocks: usize) -> Result<()> {
+    check_weight("an alignment weight", rule.weight)?;
+    if !(rule.temperature.is_finite() && rule.temperature > 0.0) {
+        return Err(TrainError::Recipe(format!(
+            "an alignment temperature must be a number above 0, not {}",
+            rule.temperature
+        )));
+    }
+    if rule.block >= blocks {
+        return Err(TrainError::Recipe(format!(
+            "alignment names block {}, but the image tower has blocks 0 to {}",
+            rule.block,
+            blocks.saturating_sub(1)
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a sparsity rule that names no block, a block the tower lacks, the same block
@@ -396,6 +538,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         if let Some(sparsity) = &config.sparsity {
             check_sparsity(sparsity, penalizable_layers(&model).len())?;
+        }
+        if let Some(aligned) = &config.aligned {
+            check_aligned(aligned, penalizable_layers(&model).len())?;
         }
         if let Some(readout) = &config.readout {
             check_weight("a readout weight", readout.weight)?;
@@ -559,14 +704,18 @@ impl<B: AutodiffBackend> Trainer<B> {
         let shards = self.config.shards;
         let sparsity = self.config.sparsity.as_ref();
         let readout = self.config.readout.as_ref();
+        let aligned = self.config.aligned.as_ref();
         // Loss and penalty values, and the tensor to differentiate, of one part of the batch.
         let objective = |clip: &Clip<B>,
                          images: Tensor<B, 4>,
                          ids: &[Vec<u32>],
                          groups: &[u64],
+                         contents: &[Content],
                          shared|
          -> Result<(f32, f32, Tensor<B, 1>)> {
-            let (loss, mut penalty) = training_loss(clip, images, ids, groups, shared, sparsity)?;
+            let aligned = aligned.map(|a| (a, contents));
+            let (loss, mut penalty) =
+                training_loss(clip, images, ids, groups, shared, sparsity, aligned)?;
             if let Some(readout) = readout {
                 let r = readout_penalty(clip, readout)?;
                 penalty = Some(penalty.map_or(r.clone(), |p| p + r));
@@ -580,8 +729,14 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         if shards <= 1 {
             let shared = self.config.shared_concepts.rule(&batch.contents);
-            let (value, penalty, total) =
-                objective(model, batch.images, &batch.ids, &batch.groups, shared)?;
+            let (value, penalty, total) = objective(
+                model,
+                batch.images,
+                &batch.ids,
+                &batch.groups,
+                &batch.contents,
+                shared,
+            )?;
             return Ok((
                 value,
                 penalty,
@@ -602,9 +757,11 @@ impl<B: AutodiffBackend> Trainer<B> {
                     let own = Clip::<B>::from_inner(model.valid());
                     let images = Tensor::<B, 4>::from_inner(images.clone().slice([rows.clone()]));
                     let (ids, groups) = (&batch.ids[rows.clone()], &batch.groups[rows.clone()]);
-                    let shared = rule.rule(&batch.contents[rows]);
+                    let contents = &batch.contents[rows];
+                    let shared = rule.rule(contents);
                     scope.spawn(move || {
-                        let (value, penalty, total) = objective(&own, images, ids, groups, shared)?;
+                        let (value, penalty, total) =
+                            objective(&own, images, ids, groups, contents, shared)?;
                         Ok((
                             value,
                             penalty,

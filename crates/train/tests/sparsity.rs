@@ -8,7 +8,7 @@ mod common;
 use burn::backend::Flex;
 use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
-use common::{B, assert_still_learns, run, with_tiny_resnet};
+use common::{B, assert_still_learns, firing, run, with_tiny_resnet};
 use modalscope_model::{Clip, Preprocessor};
 use modalscope_train::data::{TrainingData, image_tensor};
 use modalscope_train::{
@@ -83,6 +83,7 @@ fn the_penalty_is_the_weighted_mean_class_token_firing_of_its_blocks() {
         &batch.groups,
         None,
         config.sparsity.as_ref(),
+        None,
     )
     .unwrap();
     let penalty = f64::from(penalty.expect("a penalty").into_scalar());
@@ -108,40 +109,10 @@ fn the_penalty_is_the_weighted_mean_class_token_firing_of_its_blocks() {
         &batch.groups,
         None,
         None,
+        None,
     )
     .unwrap();
     assert!(none.is_none());
-}
-
-/// Each image's firing of a layer's units, computed on the host from the activation the model
-/// records: a token layer's units at the class token, a map's channels averaged over the map;
-/// the positive part of each.
-fn firing<BB: burn::tensor::backend::Backend>(
-    clip: &Clip<BB>,
-    images: Tensor<BB, 4>,
-    layer: &str,
-) -> Vec<Vec<f64>> {
-    let act = clip.image_activation(images, layer).unwrap();
-    let (shape, values) = act.to_host();
-    let b = shape[0];
-    let per_image = values.len() / b;
-    (0..b)
-        .map(|i| {
-            let v = &values[i * per_image..(i + 1) * per_image];
-            match shape.len() {
-                // [b, tokens, units]: the class token's row.
-                3 => v[..shape[2]]
-                    .iter()
-                    .map(|&x| f64::from(x.max(0.0)))
-                    .collect(),
-                // [b, channels, h, w]: each channel's mean over the map.
-                _ => v
-                    .chunks(shape[2] * shape[3])
-                    .map(|m| m.iter().map(|&x| f64::from(x.max(0.0))).sum::<f64>() / m.len() as f64)
-                    .collect(),
-            }
-        })
-        .collect()
 }
 
 /// Hoyer's measure of each image's firing (L1 over L2, over the square root of the number of
@@ -183,6 +154,7 @@ fn on_a_resnet_the_penalty_reads_its_blocks_channels_as_firing_or_hoyer() {
             &batch.groups,
             None,
             sparsity.as_ref(),
+            None,
         )
         .unwrap();
         f64::from(p.expect("a penalty").into_scalar())
