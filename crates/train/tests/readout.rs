@@ -5,7 +5,7 @@
 mod common;
 
 use burn::module::AutodiffModule;
-use common::{B, assert_still_learns, run, with_tiny_resnet};
+use common::{B, assert_still_learns, refusal, run, with_tiny_resnet};
 use modalscope_model::Clip;
 use modalscope_train::{Readout, TrainConfig, Trainer, readout_penalty};
 
@@ -74,12 +74,6 @@ fn the_penalty_makes_the_pool_read_fewer_channels_while_the_model_still_learns()
 
 #[test]
 fn a_readout_penalty_is_refused_on_a_vit_and_with_a_bad_weight() {
-    let refusal = |config| {
-        Trainer::<B>::new(config, Default::default())
-            .err()
-            .expect("a refusal")
-            .to_string()
-    };
     let vit = TrainConfig {
         readout: Some(Readout { weight: 0.1 }),
         ..TrainConfig::tiny()

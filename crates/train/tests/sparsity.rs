@@ -8,7 +8,7 @@ mod common;
 use burn::backend::Flex;
 use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
-use common::{B, assert_still_learns, firing, run, with_tiny_resnet};
+use common::{B, assert_still_learns, firing, refusal, run, with_tiny_resnet};
 use modalscope_model::{Clip, Preprocessor};
 use modalscope_train::data::{TrainingData, image_tensor};
 use modalscope_train::{
@@ -286,12 +286,7 @@ const SPARSE_WEIGHT: f32 = 0.2;
 
 #[test]
 fn bad_sparsity_rules_are_refused_with_a_message() {
-    let refusal = |sparsity| {
-        Trainer::<B>::new(tiny(1, sparsity), Default::default())
-            .err()
-            .expect("a bad rule")
-            .to_string()
-    };
+    let refusal = |sparsity| refusal(tiny(1, sparsity));
     for weight in [-0.1, f32::NAN, f32::INFINITY] {
         let e = refusal(rule(weight, &[1]));
         assert!(e.contains("sparsity weight"), "{e}");

@@ -18,6 +18,14 @@ pub fn with_tiny_resnet(mut config: TrainConfig) -> TrainConfig {
     config
 }
 
+/// The message with which a trainer refuses `config`.
+pub fn refusal(config: TrainConfig) -> String {
+    Trainer::<B>::new(config, Default::default())
+        .err()
+        .expect("a refusal")
+        .to_string()
+}
+
 /// A trainer after a whole run of `config`.
 pub fn run(config: TrainConfig) -> Trainer<B> {
     let mut t = Trainer::<B>::new(config, Default::default()).unwrap();
