@@ -213,6 +213,11 @@ pub struct Aligned {
     /// Softmax temperature of the cosines (SimCLR's 0.1 unless given).
     #[serde(default = "default_alignment_temperature")]
     pub temperature: f32,
+    /// The step (0-based) from which the term counts (0: from the start). The term can be met
+    /// only once the tower reads written names; from the start it pulls against learning to
+    /// read them (see the README).
+    #[serde(default)]
+    pub from: usize,
 }
 
 fn default_alignment_temperature() -> f32 {

@@ -704,7 +704,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let shards = self.config.shards;
         let sparsity = self.config.sparsity.as_ref();
         let readout = self.config.readout.as_ref();
-        let aligned = self.config.aligned.as_ref();
+        let aligned = self.config.aligned.as_ref().filter(|a| self.step >= a.from);
         // Loss and penalty values, and the tensor to differentiate, of one part of the batch.
         let objective = |clip: &Clip<B>,
                          images: Tensor<B, 4>,

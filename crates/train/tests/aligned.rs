@@ -24,6 +24,7 @@ fn term(weight: f32, block: usize) -> Option<Aligned> {
         weight,
         block,
         temperature: 0.1,
+        from: 0,
     })
 }
 
@@ -164,6 +165,25 @@ fn a_zero_weight_term_trains_exactly_as_none() {
     assert_ne!(bits(&some.log[1..]), bits(&plain.log[1..]));
 }
 
+/// A term that counts from step 3 leaves the first three steps as they are without it and
+/// changes the run from there on.
+#[test]
+fn a_term_from_a_later_step_leaves_the_steps_before_it_alone() {
+    let bits = |log: &[StepLog]| log.iter().map(|l| l.loss.to_bits()).collect::<Vec<_>>();
+    let plain = run(tiny(6, None));
+    let late = run(tiny(
+        6,
+        Some(Aligned {
+            from: 3,
+            ..term(0.5, 1).unwrap()
+        }),
+    ));
+    assert_eq!(bits(&plain.log[..4]), bits(&late.log[..4]));
+    assert!(late.log[..3].iter().all(|l| l.penalty == 0.0));
+    assert!(late.log[3..].iter().any(|l| l.penalty > 0.0));
+    assert_ne!(bits(&plain.log[4..]), bits(&late.log[4..]));
+}
+
 /// The alignment term (weight 1) of `t`'s model on `batch`.
 fn term_on(t: &Trainer<B>, batch: &Batch<B>) -> f32 {
     let (_, p) = objective(t, batch, &term(1.0, 3).unwrap(), &batch.contents);
@@ -267,7 +287,8 @@ fn bad_alignment_terms_are_refused_with_a_message() {
     }
     let e = refusal(term(1.0, 2));
     assert!(e.contains("alignment names block 2"), "{e}");
-    // A recipe without a temperature gets SimCLR's 0.1.
+    // A recipe without a temperature gets SimCLR's 0.1, and without a first step the term
+    // counts from the start.
     let parsed: Aligned = serde_json::from_str(r#"{"weight": 1.0, "block": 1}"#).unwrap();
-    assert_eq!(parsed.temperature, 0.1);
+    assert_eq!((parsed.temperature, parsed.from), (0.1, 0));
 }
