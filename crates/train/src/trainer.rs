@@ -138,27 +138,41 @@ fn contrastive_loss_of<B: Backend>(
             .collect();
         logits = logits + Tensor::<B, 2>::from_data(TensorData::new(mask, [n, n]), &device);
     }
-    // Row r of a direction holds the weights of pairs `pair(r, k)`, normalized to sum to 1.
-    let targets = |pair: &dyn Fn(usize, usize) -> (usize, usize)| {
-        let mut t = vec![0f32; n * n];
-        for r in 0..n {
-            let row = &mut t[r * n..(r + 1) * n];
-            for (k, v) in row.iter_mut().enumerate() {
-                let (i, j) = pair(r, k);
-                *v = weight(i, j);
-            }
-            let sum: f32 = row.iter().sum();
-            row.iter_mut().for_each(|v| *v /= sum);
-        }
-        Tensor::<B, 2>::from_data(TensorData::new(t, [n, n]), &device)
-    };
-    let image_to_text = -(log_softmax(logits.clone(), 1) * targets(&|r, k| (r, k)))
-        .sum_dim(1)
-        .mean();
-    let text_to_image = -(log_softmax(logits.transpose(), 1) * targets(&|r, k| (k, r)))
+    // Every row has its own match, so every row of both directions is counted.
+    let (to_text, _) = row_targets::<B>(n, n, &weight, &device);
+    let (to_image, _) = row_targets::<B>(n, n, &|j, i| weight(i, j), &device);
+    let image_to_text = -(log_softmax(logits.clone(), 1) * to_text).sum_dim(1).mean();
+    let text_to_image = -(log_softmax(logits.transpose(), 1) * to_image)
         .sum_dim(1)
         .mean();
     Ok((image_to_text + text_to_image) / 2.0)
+}
+
+/// The targets of one direction of a contrastive loss: pair (r, k) of `rows x cols` weighted by
+/// `weight(r, k)`, each row divided by its sum so that it is a distribution (a row without
+/// weight stays 0 and out of the loss), with how many rows have weight.
+fn row_targets<B: Backend>(
+    rows: usize,
+    cols: usize,
+    weight: &dyn Fn(usize, usize) -> f32,
+    device: &B::Device,
+) -> (Tensor<B, 2>, usize) {
+    let mut t = vec![0f32; rows * cols];
+    let mut counted = 0;
+    for (r, row) in t.chunks_mut(cols.max(1)).enumerate().take(rows) {
+        for (k, v) in row.iter_mut().enumerate() {
+            *v = weight(r, k);
+        }
+        let sum: f32 = row.iter().sum();
+        if sum > 0.0 {
+            row.iter_mut().for_each(|v| *v /= sum);
+            counted += 1;
+        }
+    }
+    (
+        Tensor::from_data(TensorData::new(t, [rows, cols]), device),
+        counted,
+    )
 }
 
 /// The layers a sparsity rule's block numbers can name, in forward order: a ViT's MLPs (read at
@@ -326,31 +340,11 @@ fn alignment<B: Backend>(
         .select(0, rows(&drawn))
         .matmul(f.select(0, rows(&written)).transpose())
         / temperature;
-    // Each direction's rows: the matches' share of the target (a row without one has none),
-    // and how many rows have one.
-    let targets = |rows: usize, cols: usize, at: &dyn Fn(usize, usize) -> bool| {
-        let mut t = vec![0f32; rows * cols];
-        let mut counted = 0;
-        for r in 0..rows {
-            let row = &mut t[r * cols..(r + 1) * cols];
-            for (k, v) in row.iter_mut().enumerate() {
-                *v = f32::from(u8::from(at(r, k)));
-            }
-            let sum: f32 = row.iter().sum();
-            if sum > 0.0 {
-                row.iter_mut().for_each(|v| *v /= sum);
-                counted += 1;
-            }
-        }
-        (
-            Tensor::<B, 2>::from_data(TensorData::new(t, [rows, cols]), &device),
-            counted as f32,
-        )
-    };
-    let (to_written, nd_matched) = targets(nd, nw, &|r, k| matched[r * nw + k]);
-    let (to_drawn, nw_matched) = targets(nw, nd, &|r, k| matched[k * nw + r]);
-    let drawn_side = -(log_softmax(cosines.clone(), 1) * to_written).sum() / nd_matched;
-    let written_side = -(log_softmax(cosines.transpose(), 1) * to_drawn).sum() / nw_matched;
+    let hit = |r: usize, k: usize| f32::from(u8::from(matched[r * nw + k]));
+    let (to_written, nd_matched) = row_targets::<B>(nd, nw, &hit, &device);
+    let (to_drawn, nw_matched) = row_targets::<B>(nw, nd, &|r, k| hit(k, r), &device);
+    let drawn_side = -(log_softmax(cosines.clone(), 1) * to_written).sum() / nd_matched as f32;
+    let written_side = -(log_softmax(cosines.transpose(), 1) * to_drawn).sum() / nw_matched as f32;
     Some((drawn_side + written_side) / 2.0)
 }
 
@@ -536,11 +530,12 @@ impl<B: AutodiffBackend> Trainer<B> {
         if let SharedConcepts::Partial { weight } = config.shared_concepts {
             check_weight("a partial match's weight", weight)?;
         }
+        let blocks = penalizable_layers(&model).len();
         if let Some(sparsity) = &config.sparsity {
-            check_sparsity(sparsity, penalizable_layers(&model).len())?;
+            check_sparsity(sparsity, blocks)?;
         }
         if let Some(aligned) = &config.aligned {
-            check_aligned(aligned, penalizable_layers(&model).len())?;
+            check_aligned(aligned, blocks)?;
         }
         if let Some(readout) = &config.readout {
             check_weight("a readout weight", readout.weight)?;
