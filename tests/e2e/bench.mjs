@@ -69,7 +69,9 @@ async function main() {
     const layers = await page.$$eval("#layers li", (lis) =>
       lis.map((li) => [li.querySelector("a").textContent, li.querySelector("span").textContent]),
     );
-    const layer = (layers.find(([n, s]) => n.endsWith(".mlp") && !s.endsWith("1×1")) ?? layers[0])[0];
+    // A layer of neurons with a map: a ViT's MLP, a ResNet's block.
+    const neurons = (n) => n.endsWith(".mlp") || /^vision\.layer\d/.test(n);
+    const layer = (layers.find(([n, s]) => neurons(n) && !s.endsWith("1×1")) ?? layers[0])[0];
     results.model = model;
     results.layer = layer;
     await page.close();

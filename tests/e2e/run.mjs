@@ -159,9 +159,11 @@ async function readModel(page, url) {
     }),
   );
   const spatial = layers.filter((l) => l.grid[0] > 1);
-  const layer = spatial.find((l) => l.name.endsWith(".mlp")) ?? spatial[0] ?? layers[0];
-  // The analyses' layer: the image tower's last MLP.
-  const mlp = layers.filter((l) => l.name.endsWith(".mlp")).at(-1) ?? layer;
+  // Layers of neurons: a ViT's MLPs, a ResNet's blocks.
+  const neurons = (l) => l.name.endsWith(".mlp") || /^vision\.layer\d/.test(l.name);
+  const layer = spatial.find(neurons) ?? spatial[0] ?? layers[0];
+  // The analyses' layer: the image tower's last layer of neurons.
+  const mlp = layers.filter(neurons).at(-1) ?? layer;
   return { name, layers, layer, mlp };
 }
 

@@ -25,21 +25,6 @@ const EVAL: usize = 8;
 const AUROC: f64 = 0.9;
 /// Concepts that need such a neuron.
 const CONCEPTS_NEEDED: usize = 5;
-/// The layer lesioned: the image tower's last before its pooling, whose output the
-/// projection reads (the study lesioned the last block of CLIP's image tower, whose output
-/// its attention pooling reads): a ViT's class token after the final LayerNorm, a ResNet's
-/// last block. Deeper in the residual stream other layers carry the same information, and
-/// silencing a few units of one MLP changes nothing.
-fn lesion_layer(s: &Study) -> String {
-    let names = s.clip.layer_names();
-    if names.iter().any(|l| l == "vision.post_ln") {
-        return "vision.post_ln".into();
-    }
-    names
-        .into_iter()
-        .rfind(|l| l.starts_with("vision.layer"))
-        .expect("an image tower with a last layer")
-}
 /// Units silenced per concept in the lesion tests: a tenth of the lesioned layer's units
 /// (10 of a ViT's 96).
 fn lesioned(s: &Study, layer: &str) -> usize {
@@ -185,7 +170,7 @@ fn concept_directions_read_most_concepts_drawn_and_written() {
     let eval = s.eval_sets(LESION_EVAL);
     let names = s.concepts();
     let last_mlp = s.mlp_layers().pop().expect("an image tower with MLPs");
-    let lesion_layer = lesion_layer(&s);
+    let lesion_layer = s.pooled_layer();
     for (layer, needed) in [(last_mlp.as_str(), 18), (lesion_layer.as_str(), 25)] {
         let scores = s.directions(layer, &fit, &eval, Reduce::Class).unwrap();
         for d in &scores {
@@ -208,14 +193,16 @@ fn concept_directions_read_most_concepts_drawn_and_written() {
     }
 }
 
-/// What silencing each of the strongest concepts' units at [`lesion_layer`] does:
+/// What silencing each of the strongest concepts' units does at the layer the projection reads
+/// ([`Study::pooled_layer`], where the study lesioned CLIP; deeper in the residual stream other
+/// layers carry the same information, and silencing a few units of one MLP changes nothing):
 /// `(concept, own drop, mean drop of the other concepts)`, accuracy as a fraction, measured
 /// on images the units were not chosen on.
 fn lesion_drops(s: &Study) -> Vec<(&'static str, f64, f64)> {
     let probe = s.probe_sets(PROBE);
     let eval = s.eval_sets(LESION_EVAL);
     let names = s.concepts();
-    let layer = lesion_layer(s);
+    let layer = s.pooled_layer();
     let silenced = lesioned(s, &layer);
     let mut strongest: Vec<(usize, UnitScore)> =
         best_per_concept(s, std::slice::from_ref(&layer), &probe)

@@ -3,11 +3,14 @@
 
 mod common;
 
-use common::modalscope;
+use common::{builtin, builtin_neuron_layers, modalscope};
 use modalscope_survey::import;
 
-fn builtin() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/builtin.msb").to_string()
+/// The image tower's last layer of neurons, the one the page's analyses default to.
+fn last_neurons() -> String {
+    builtin_neuron_layers()
+        .pop()
+        .expect("an image tower with neurons")
 }
 
 fn out_dir(name: &str) -> std::path::PathBuf {
@@ -20,12 +23,13 @@ fn out_dir(name: &str) -> std::path::PathBuf {
 fn examples_and_atlas_export_what_the_page_imports() {
     let dir = out_dir("atlas");
     let d = dir.to_str().unwrap();
+    let layer = last_neurons();
     let (ok, stdout, stderr) = modalscope(&[
         "atlas",
         "--model",
         &builtin(),
         "--layer",
-        "vision.blocks.3.mlp",
+        &layer,
         "--generated",
         "60",
         "--samples",
@@ -42,10 +46,7 @@ fn examples_and_atlas_export_what_the_page_imports() {
     assert!(stdout.contains("level 0: 3x3 grid"), "{stdout}");
     assert!(stderr.contains("pass: 60 images"), "{stderr}");
     let back = import(|p: &str| std::fs::read(dir.join(p)).ok()).unwrap();
-    assert_eq!(
-        back.manifest.atlas_layer.as_deref(),
-        Some("vision.blocks.3.mlp")
-    );
+    assert_eq!(back.manifest.atlas_layer.as_deref(), Some(layer.as_str()));
     let atlas = back.atlas.unwrap();
     assert!(!atlas.levels[0].cells.is_empty());
     let ex = back.examples.unwrap();
@@ -61,12 +62,13 @@ fn bad_image_sets_and_layers_are_refused_with_a_reason() {
     std::fs::write(dir.join("notes.txt"), "not an image").unwrap();
     std::fs::write(dir.join("cut.png"), [0x89, b'P', b'N', b'G', 0x0d, 0x0a]).unwrap();
     let out = dir.join("out");
+    let layer = last_neurons();
     let (ok, _, stderr) = modalscope(&[
         "examples",
         "--model",
         &builtin(),
         "--layers",
-        "vision.blocks.3.mlp",
+        &layer,
         "--images",
         dir.to_str().unwrap(),
         "-o",
@@ -96,7 +98,7 @@ fn bad_image_sets_and_layers_are_refused_with_a_reason() {
         "--model",
         &builtin(),
         "--layer",
-        "vision.blocks.3.mlp",
+        &layer,
         "--images",
         "/definitely/not/here",
         "-o",

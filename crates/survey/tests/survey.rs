@@ -19,12 +19,24 @@ fn model<T: burn::tensor::backend::Backend>() -> Clip<T> {
         .0
 }
 
-/// The last MLP of the image tower, the layer the atlas test surveys.
-fn last_mlp<T: burn::tensor::backend::Backend>(clip: &Clip<T>) -> String {
+/// The image tower's last layer of neurons (a ViT's last MLP, a ResNet's last block), the layer
+/// the atlas test surveys.
+fn last_neurons<T: burn::tensor::backend::Backend>(clip: &Clip<T>) -> String {
     clip.layer_names()
         .into_iter()
-        .rfind(|l| l.starts_with("vision.blocks.") && l.ends_with(".mlp"))
-        .expect("an MLP layer")
+        .rfind(|l| {
+            (l.starts_with("vision.blocks.") && l.ends_with(".mlp"))
+                || l.starts_with("vision.layer")
+        })
+        .expect("an image tower with neurons")
+}
+
+/// A residual-stream layer early in the image tower: a ViT's block 1, a ResNet's first block.
+fn early_block<T: burn::tensor::backend::Backend>(clip: &Clip<T>) -> String {
+    clip.layer_names()
+        .into_iter()
+        .find(|l| l == "vision.blocks.1" || l == "vision.layer1.0")
+        .expect("an image tower with blocks")
 }
 
 fn png(img: &image::RgbImage) -> Vec<u8> {
@@ -52,7 +64,7 @@ fn planted_set(n: usize, size: u32) -> ImageSet {
 fn streaming_top_k_equals_a_full_sort_of_every_activation() {
     let clip = model::<B>();
     let size = clip.config().vision.image_size();
-    let layers = vec![last_mlp(&clip), "vision.blocks.1".to_string()];
+    let layers = vec![last_neurons(&clip), early_block(&clip)];
     let set = planted_set(40, size as u32);
     let k = 5;
     // Batches of 7 so top-k sees the images in pieces.
@@ -137,7 +149,7 @@ fn streaming_top_k_equals_a_full_sort_of_every_activation() {
 fn bad_image_sets_give_clear_messages() {
     let clip = model::<B>();
     let cfg = || PassConfig {
-        layers: vec![last_mlp(&clip)],
+        layers: vec![last_neurons(&clip)],
         ..PassConfig::default()
     };
     let empty = survey(&clip, ImageSet::from_files([]), cfg(), |_| true).unwrap_err();
@@ -219,7 +231,7 @@ fn bad_image_sets_give_clear_messages() {
 #[test]
 fn atlas_icons_match_their_own_cells_and_export_round_trips() {
     let clip = model::<B>();
-    let layer = last_mlp(&clip);
+    let layer = last_neurons(&clip);
     let size = clip.config().vision.image_size();
     let set = ImageSet::generated(96, size as u32, 5).unwrap();
     let s = survey(
