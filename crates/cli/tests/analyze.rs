@@ -128,6 +128,7 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let directions = v["directions"].as_array().unwrap();
+    let units = builtin_units(pooled);
     assert_eq!(directions.len(), 30);
     for (c, d) in directions.iter().enumerate() {
         assert_eq!(d["concept"].as_u64(), Some(c as u64));
@@ -139,10 +140,7 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
                 .all(|a| (0.0..=1.0).contains(&a.as_f64().unwrap()))
         );
         let spread = d["spread"].as_f64().unwrap();
-        assert!(
-            spread > 0.0 && spread <= builtin_units(pooled) as f64,
-            "{d}"
-        );
+        assert!(spread > 0.0 && spread <= units as f64, "{d}");
     }
     let (ok, stdout, stderr) = modalscope(&args);
     assert!(ok, "{stderr}");
