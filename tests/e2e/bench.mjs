@@ -70,7 +70,7 @@ async function main() {
       lis.map((li) => [li.querySelector("a").textContent, li.querySelector("span").textContent]),
     );
     // A layer of neurons with a map: a ViT's MLP, a ResNet's block.
-    const neurons = (n) => n.endsWith(".mlp") || /^vision\.layer\d/.test(n);
+    const neurons = (n) => /^vision\.(blocks\.\d+\.mlp$|layer\d)/.test(n);
     const layer = (layers.find(([n, s]) => neurons(n) && !s.endsWith("1×1")) ?? layers[0])[0];
     results.model = model;
     results.layer = layer;

@@ -159,8 +159,8 @@ async function readModel(page, url) {
     }),
   );
   const spatial = layers.filter((l) => l.grid[0] > 1);
-  // Layers of neurons: a ViT's MLPs, a ResNet's blocks.
-  const neurons = (l) => l.name.endsWith(".mlp") || /^vision\.layer\d/.test(l.name);
+  // Layers of neurons: a ViT's MLPs, a ResNet's blocks (as modalscope_model::is_neuron_layer).
+  const neurons = (l) => /^vision\.(blocks\.\d+\.mlp$|layer\d)/.test(l.name);
   const layer = spatial.find(neurons) ?? spatial[0] ?? layers[0];
   // The analyses' layer: the image tower's last layer of neurons.
   const mlp = layers.filter(neurons).at(-1) ?? layer;

@@ -106,43 +106,13 @@ impl Study {
             bail!(
                 "`{layer}` belongs to the text tower; neurons are probed with images, so pick \
                  an image-tower layer such as {}",
-                self.mlp_layers()
+                self.clip
+                    .neuron_layers()
                     .last()
                     .map_or("vision.embeds", String::as_str)
             );
         }
         Ok(())
-    }
-
-    /// The image tower's last layer before its pooling, which its projection reads: a ViT's
-    /// class token after the final LayerNorm, a ResNet's last block (the study lesioned CLIP's
-    /// there, where its attention pooling reads).
-    pub fn pooled_layer(&self) -> String {
-        let names = self.clip.layer_names();
-        if names.iter().any(|l| l == "vision.post_ln") {
-            return "vision.post_ln".into();
-        }
-        names
-            .into_iter()
-            .rfind(|l| l.starts_with("vision.layer"))
-            .unwrap_or_else(|| "vision.embeds".into())
-    }
-
-    /// The image tower's MLP layers (transformer) or bottlenecks (ResNet), in order.
-    pub fn mlp_layers(&self) -> Vec<String> {
-        let names = self.clip.layer_names();
-        let mlp: Vec<String> = names
-            .iter()
-            .filter(|l| l.starts_with("vision.blocks.") && l.ends_with(".mlp"))
-            .cloned()
-            .collect();
-        if !mlp.is_empty() {
-            return mlp;
-        }
-        names
-            .into_iter()
-            .filter(|l| l.starts_with("vision.layer"))
-            .collect()
     }
 
     /// `per_concept` images of every concept in one modality, from image index `first`.

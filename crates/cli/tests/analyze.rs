@@ -2,7 +2,7 @@
 //! tables or JSON on the built-in model.
 
 mod common;
-use common::{builtin, builtin_neuron_layers, builtin_pooled_layer, builtin_units, modalscope};
+use common::{builtin, builtin_study, modalscope};
 
 /// Runs a command that must fail, returning its message; it must not panic.
 fn error_of(args: &[&str]) -> String {
@@ -16,7 +16,8 @@ fn error_of(args: &[&str]) -> String {
 #[test]
 fn bad_requests_fail_with_a_message_not_a_panic() {
     let m = builtin();
-    let (first, pooled) = (&builtin_neuron_layers()[0], &builtin_pooled_layer());
+    let clip = builtin_study().clip;
+    let (first, pooled) = (&clip.neuron_layers()[0], &clip.pooled_layer());
     let e = error_of(&["neurons", "--model", &m, "--layer", "vision.blocks.99.mlp"]);
     assert!(e.contains("unknown layer `vision.blocks.99.mlp`"), "{e}");
     let e = error_of(&["neurons", "--model", &m, "--layer", "text.blocks.0.mlp"]);
@@ -94,7 +95,8 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
     let m = builtin();
     // An early layer of neurons (the analyses are quick there) and the layer the projection
     // reads, for whichever tower is shipped.
-    let (second, pooled) = (&builtin_neuron_layers()[1], &builtin_pooled_layer());
+    let clip = builtin_study().clip;
+    let (second, pooled) = (&clip.neuron_layers()[1], &clip.pooled_layer());
     let (ok, stdout, stderr) = modalscope(&[
         "neurons",
         "--model",
@@ -128,7 +130,7 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let directions = v["directions"].as_array().unwrap();
-    let units = builtin_units(pooled);
+    let units = clip.layer_units(pooled).unwrap();
     assert_eq!(directions.len(), 30);
     for (c, d) in directions.iter().enumerate() {
         assert_eq!(d["concept"].as_u64(), Some(c as u64));

@@ -92,7 +92,7 @@ fn confirmed_per_concept(s: &Study) -> Vec<(usize, String, UnitScore, [f64; 2])>
     let eval = s.eval_sets(EVAL);
     let names = s.concepts();
     let mut out = Vec::new();
-    for (c, (layer, b)) in best_per_concept(s, &s.mlp_layers(), &probe) {
+    for (c, (layer, b)) in best_per_concept(s, &s.clip.neuron_layers(), &probe) {
         let held_out = auroc_on(s, &layer, &eval, b.unit, c);
         println!(
             "{:>10}: {layer} unit {:>4}, AUROC drawn {:.3}, written {:.3}; on other images {:.3}, {:.3}",
@@ -169,9 +169,13 @@ fn concept_directions_read_most_concepts_drawn_and_written() {
     let fit = s.probe_sets(DIRECTION_FIT);
     let eval = s.eval_sets(LESION_EVAL);
     let names = s.concepts();
-    let last_mlp = s.mlp_layers().pop().expect("an image tower with MLPs");
-    let lesion_layer = s.pooled_layer();
-    for (layer, needed) in [(last_mlp.as_str(), 18), (lesion_layer.as_str(), 25)] {
+    let last = s
+        .clip
+        .neuron_layers()
+        .pop()
+        .expect("an image tower with neurons");
+    let pooled = s.clip.pooled_layer();
+    for (layer, needed) in [(last.as_str(), 18), (pooled.as_str(), 25)] {
         let scores = s.directions(layer, &fit, &eval, Reduce::Class).unwrap();
         for d in &scores {
             println!(
@@ -194,7 +198,7 @@ fn concept_directions_read_most_concepts_drawn_and_written() {
 }
 
 /// What silencing each of the strongest concepts' units does at the layer the projection reads
-/// ([`Study::pooled_layer`], where the study lesioned CLIP; deeper in the residual stream other
+/// (`Clip::pooled_layer`, where the study lesioned CLIP; deeper in the residual stream other
 /// layers carry the same information, and silencing a few units of one MLP changes nothing):
 /// `(concept, own drop, mean drop of the other concepts)`, accuracy as a fraction, measured
 /// on images the units were not chosen on.
@@ -202,7 +206,7 @@ fn lesion_drops(s: &Study) -> Vec<(&'static str, f64, f64)> {
     let probe = s.probe_sets(PROBE);
     let eval = s.eval_sets(LESION_EVAL);
     let names = s.concepts();
-    let layer = s.pooled_layer();
+    let layer = s.clip.pooled_layer();
     let silenced = lesioned(s, &layer);
     let mut strongest: Vec<(usize, UnitScore)> =
         best_per_concept(s, std::slice::from_ref(&layer), &probe)

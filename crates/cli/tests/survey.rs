@@ -3,12 +3,14 @@
 
 mod common;
 
-use common::{builtin, builtin_neuron_layers, modalscope};
+use common::{builtin, builtin_study, modalscope};
 use modalscope_survey::import;
 
 /// The image tower's last layer of neurons, the one the page's analyses default to.
 fn last_neurons() -> String {
-    builtin_neuron_layers()
+    builtin_study()
+        .clip
+        .neuron_layers()
         .pop()
         .expect("an image tower with neurons")
 }

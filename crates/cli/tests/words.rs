@@ -30,7 +30,7 @@ const MEAN_RANK: f64 = 0.3;
 #[test]
 fn the_best_reader_of_a_concept_ranks_its_word_high() {
     let s = Study::from_bytes(BUNDLE).unwrap();
-    let layer = s.mlp_layers().last().unwrap().clone();
+    let layer = s.clip.neuron_layers().last().unwrap().clone();
     let written = s.images(Modality::Written, PROBE, 0);
     let responses = s
         .responses(&layer, std::slice::from_ref(&written), Reduce::Mean)
@@ -78,7 +78,7 @@ fn the_best_reader_of_a_concept_ranks_its_word_high() {
 #[test]
 fn the_command_prints_the_library_ranking() {
     let s = Study::from_bytes(BUNDLE).unwrap();
-    let layer = s.mlp_layers().last().unwrap().clone();
+    let layer = s.clip.neuron_layers().last().unwrap().clone();
     let (reading, units) = reading_responses(&s.clip, &layer, &s.words, RENDERINGS, BATCH).unwrap();
     let want = rank_words(&s.words, &reading, units, RENDERINGS, 5, 4).unwrap();
     // `modalscope words` on the built-in model's last MLP layer, with more arguments.

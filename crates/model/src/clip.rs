@@ -14,6 +14,14 @@ use crate::text::TextTransformer;
 use crate::vit::VisionTransformer;
 use crate::weights::WeightStore;
 
+/// Whether `name` is a layer of the image tower's neurons: a ViT block's MLP (its hidden
+/// units) or a ResNet's bottleneck block (its channels), where the multimodal-neurons study
+/// looked; what analyses, surveys and the trainer's penalties default to.
+pub fn is_neuron_layer(name: &str) -> bool {
+    (name.starts_with("vision.blocks.") && name.ends_with(".mlp"))
+        || name.starts_with("vision.layer")
+}
+
 /// A CLIP model on backend `B`.
 #[derive(Module, Debug)]
 pub struct Clip<B: Backend> {
@@ -111,6 +119,28 @@ impl<B: Backend> Clip<B> {
         };
         names.extend(self.text.layer_names());
         names
+    }
+
+    /// The image tower's layers of neurons in forward order: a ViT's MLPs, a ResNet's blocks.
+    pub fn neuron_layers(&self) -> Vec<String> {
+        self.layer_names()
+            .into_iter()
+            .filter(|n| is_neuron_layer(n))
+            .collect()
+    }
+
+    /// The image tower's last layer before its projection, which the projection reads: a
+    /// ViT's class token after the final LayerNorm, a ResNet's last block (the study lesioned
+    /// CLIP's neurons there), else the image embedding itself.
+    pub fn pooled_layer(&self) -> String {
+        let names = self.layer_names();
+        if names.iter().any(|l| l == "vision.post_ln") {
+            return "vision.post_ln".into();
+        }
+        names
+            .into_iter()
+            .rfind(|l| l.starts_with("vision.layer"))
+            .unwrap_or_else(|| "vision.embeds".into())
     }
 
     /// Fails with a helpful message unless `name` is a layer of this model.

@@ -21,7 +21,7 @@ pub mod vit;
 pub mod weights;
 
 pub use capture::{Activation, Capture};
-pub use clip::{Clip, canonical_store, normalize};
+pub use clip::{Clip, canonical_store, is_neuron_layer, normalize};
 pub use config::{Act, ClipConfig, ResNetConfig, TextConfig, VisionConfig, VitConfig};
 pub use error::{ModelError, Result};
 pub use init::{SeededRng, canonical_shapes, random_store};

@@ -5,7 +5,9 @@ mod common;
 
 use burn::tensor::{Distribution, Tensor};
 use common::{B, tiny_config};
-use modalscope_model::{Activation, Clip, ClipConfig, ResNetConfig, VisionConfig};
+use modalscope_model::{
+    Act, Activation, Clip, ClipConfig, ResNetConfig, VisionConfig, VitConfig, is_neuron_layer,
+};
 
 fn resnet_config() -> ClipConfig {
     tiny_config(
@@ -61,4 +63,47 @@ fn only_the_bottlenecks_last_batchnorms_start_at_zero() {
             assert_eq!(zero, bottleneck_last, "{name}");
         }
     }
+}
+
+#[test]
+fn each_tower_names_its_layers_of_neurons_and_the_layer_its_projection_reads() {
+    let device = Default::default();
+    let rn = Clip::<B>::random(&resnet_config(), 3, &device).unwrap();
+    assert_eq!(
+        rn.neuron_layers(),
+        [
+            "vision.layer1.0",
+            "vision.layer2.0",
+            "vision.layer2.1",
+            "vision.layer3.0",
+            "vision.layer3.1",
+            "vision.layer4.0"
+        ]
+    );
+    assert_eq!(rn.pooled_layer(), "vision.layer4.0");
+    let vit = tiny_config(
+        "tiny-vit",
+        VisionConfig::Vit(VitConfig {
+            image_size: 16,
+            patch_size: 8,
+            width: 16,
+            layers: 2,
+            heads: 2,
+            mlp_width: 64,
+            act: Act::QuickGelu,
+            layer_norm_eps: 1e-5,
+        }),
+        2,
+    );
+    let vit = Clip::<B>::random(&vit, 3, &device).unwrap();
+    assert_eq!(
+        vit.neuron_layers(),
+        ["vision.blocks.0.mlp", "vision.blocks.1.mlp"]
+    );
+    assert_eq!(vit.pooled_layer(), "vision.post_ln");
+    // The text tower's MLPs and the image tower's residual stream are not neurons of the tower.
+    assert!(vit.layer_names().iter().any(|l| l == "text.blocks.0.mlp"));
+    assert!(!is_neuron_layer("text.blocks.0.mlp"));
+    assert!(!is_neuron_layer("vision.blocks.0"));
+    assert!(!is_neuron_layer("vision.stem"));
 }

@@ -32,12 +32,8 @@ fn cases<T: Backend>(
     let device = Default::default();
     let (clip, _) = Clip::<T>::from_bundle(BUILTIN, &device).expect("the built-in bundle");
     let size = clip.config().vision.image_size();
-    let layers: Vec<String> = clip
-        .layer_names()
-        .into_iter()
-        .filter(|l| l.starts_with("vision.blocks.") && l.ends_with(".mlp"))
-        .collect();
-    let last = layers.last().expect("an MLP layer").clone();
+    let layers = clip.neuron_layers();
+    let last = layers.last().expect("an image tower with neurons").clone();
     let set = ImageSet::generated(BATCH, size as u32, 3).expect("generated set");
     group.bench_function(format!("pass/builtin/{backend}"), |b| {
         b.iter(|| {

@@ -22,12 +22,8 @@ fn model<T: burn::tensor::backend::Backend>() -> Clip<T> {
 /// The image tower's last layer of neurons (a ViT's last MLP, a ResNet's last block), the layer
 /// the atlas test surveys.
 fn last_neurons<T: burn::tensor::backend::Backend>(clip: &Clip<T>) -> String {
-    clip.layer_names()
-        .into_iter()
-        .rfind(|l| {
-            (l.starts_with("vision.blocks.") && l.ends_with(".mlp"))
-                || l.starts_with("vision.layer")
-        })
+    clip.neuron_layers()
+        .pop()
         .expect("an image tower with neurons")
 }
 

@@ -175,19 +175,6 @@ fn row_targets<B: Backend>(
     )
 }
 
-/// The layers a sparsity rule's block numbers can name, in forward order: a ViT's MLPs (read at
-/// the class token) or a ResNet's residual blocks across its stages (read as each channel's
-/// mean over the map).
-fn penalizable_layers<B: Backend>(clip: &Clip<B>) -> Vec<String> {
-    clip.layer_names()
-        .into_iter()
-        .filter(|n| {
-            n.starts_with("vision.layer")
-                || (n.starts_with("vision.blocks.") && n.ends_with(".mlp"))
-        })
-        .collect()
-}
-
 /// The training objective of a batch: its contrastive loss and, with a sparsity rule or an
 /// alignment term, their weighted sum: the sparsity rule's measure (mean firing, or Hoyer's) of
 /// the positive part of its units, and the alignment term's contrastive loss between the
@@ -207,7 +194,7 @@ pub fn training_loss<B: Backend>(
     if sparsity.is_none() && aligned.is_none() {
         return Ok((contrastive_loss(clip, images, ids, groups, shared)?, None));
     }
-    let names = penalizable_layers(clip);
+    let names = clip.neuron_layers();
     if let Some(sparsity) = sparsity {
         check_sparsity(sparsity, names.len())?;
     }
@@ -530,7 +517,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         if let SharedConcepts::Partial { weight } = config.shared_concepts {
             check_weight("a partial match's weight", weight)?;
         }
-        let blocks = penalizable_layers(&model).len();
+        let blocks = model.neuron_layers().len();
         if let Some(sparsity) = &config.sparsity {
             check_sparsity(sparsity, blocks)?;
         }

@@ -129,13 +129,8 @@ fn feature_visualizations_drive_the_trained_model_five_times_above_noise() {
     let s = clip.config().vision.image_size();
     // The image tower's last layer of neurons: a ViT's last MLP, a ResNet's last block.
     let layer = clip
-        .layer_names()
-        .into_iter()
-        .rev()
-        .find(|l| {
-            (l.starts_with("vision.blocks.") && l.ends_with(".mlp"))
-                || l.starts_with("vision.layer")
-        })
+        .neuron_layers()
+        .pop()
         .expect("an image tower with neurons");
     let text = clip
         .encode_text(&tok.encode_batch_padded(&["a drawing of a star"]))

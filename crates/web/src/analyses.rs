@@ -848,15 +848,9 @@ mod tests {
             .expect("the built-in bundle loads")
     }
 
-    /// The layer the command line's examples use: the image tower's last MLP.
+    /// The layer the command line's examples use: the image tower's last layer of neurons.
     fn mlp(e: &Engine<B>) -> String {
-        e.info()
-            .layers
-            .iter()
-            .rfind(|l| l.name.ends_with(".mlp"))
-            .expect("a ViT has MLP layers")
-            .name
-            .clone()
+        crate::views::default_layer(e.info()).expect("an image tower with neurons")
     }
 
     /// Runs a task; returns the result (or the message of the error) and what was sent.
@@ -1274,14 +1268,7 @@ mod tests {
             &Default::default(),
         )
         .unwrap();
-        let layer = e
-            .info()
-            .layers
-            .iter()
-            .rfind(|l| l.name.starts_with("vision.layer"))
-            .unwrap()
-            .name
-            .clone();
+        let layer = crate::views::default_layer(e.info()).unwrap();
         let (result, _) = run(
             &e,
             AnalysisTask::Multimodal(MultimodalSpec {

@@ -817,7 +817,7 @@ mod tests {
     fn grid_layer(info: &ModelInfo) -> LayerInfo {
         info.layers
             .iter()
-            .find(|l| l.name.ends_with(".mlp") && l.grid != [1, 1])
+            .find(|l| modalscope_model::is_neuron_layer(&l.name) && l.grid != [1, 1])
             .or_else(|| info.layers.iter().find(|l| l.grid != [1, 1]))
             .cloned()
             .expect("the image tower has a spatial layer")

@@ -1533,14 +1533,7 @@ mod tests {
     }
 
     fn last_mlp(e: &Engine<B>) -> String {
-        e.info()
-            .layers
-            .iter()
-            .rev()
-            .find(|l| l.name.ends_with(".mlp"))
-            .unwrap()
-            .name
-            .clone()
+        crate::views::default_layer(e.info()).unwrap()
     }
 
     #[test]

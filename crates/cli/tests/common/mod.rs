@@ -21,30 +21,11 @@ pub fn builtin() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/builtin.msb").to_string()
 }
 
-/// The built-in image tower's layers of neurons in forward order: a ViT's MLPs or a ResNet's
-/// blocks, so that the tests hold for whichever tower is shipped.
+/// The shipped built-in model with the concepts and image sets the analyses use. Tests ask
+/// it for its layers (`clip.neuron_layers()`, `clip.pooled_layer()`) instead of naming a
+/// ViT's, so that they hold for whichever tower is shipped.
 #[allow(dead_code)]
-pub fn builtin_neuron_layers() -> Vec<String> {
-    builtin_study().mlp_layers()
-}
-
-/// The built-in image tower's last layer before its pooling, which its projection reads.
-#[allow(dead_code)]
-pub fn builtin_pooled_layer() -> String {
-    builtin_study().pooled_layer()
-}
-
-/// How many units a layer of the built-in model has.
-#[allow(dead_code)]
-pub fn builtin_units(layer: &str) -> usize {
-    builtin_study()
-        .clip
-        .layer_units(layer)
-        .expect("a layer of the built-in model")
-}
-
-#[allow(dead_code)]
-fn builtin_study() -> modalscope_cli::study::Study {
+pub fn builtin_study() -> modalscope_cli::study::Study {
     let bytes = std::fs::read(builtin()).expect("the built-in bundle");
     modalscope_cli::study::Study::from_bytes(&bytes).expect("the built-in bundle loads")
 }

@@ -237,8 +237,7 @@ pub fn check_units(
 pub fn default_layer(info: &ModelInfo) -> Option<String> {
     let names = || info.layers.iter().map(|l| &l.name);
     names()
-        .rfind(|n| n.starts_with("vision.blocks.") && n.ends_with(".mlp"))
-        .or_else(|| names().rfind(|n| n.starts_with("vision.layer")))
+        .rfind(|n| modalscope_model::is_neuron_layer(n))
         .or_else(|| names().next_back())
         .cloned()
 }
