@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use burn::backend::Autodiff;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use modalscope_model::Clip;
 use modalscope_train::{Event, TrainConfig, Trainer, train};
 
 use crate::B;
@@ -24,6 +25,10 @@ pub struct TrainArgs {
     /// Continue the run saved in `--checkpoint` instead of starting afresh.
     #[arg(long, requires = "checkpoint")]
     resume: bool,
+    /// Start from this bundle's weights (e.g. `web/builtin.msb`) instead of the seed's random
+    /// ones, with a fresh optimizer: a second stage of training on a model that already reads.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// A recipe as JSON (default: the built-in model's recipe).
     #[arg(long, conflicts_with = "tiny")]
     recipe: Option<PathBuf>,
@@ -74,7 +79,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
         if config.steps == 0 || config.batch < 2 {
             bail!("a run needs at least one step and two samples per batch");
         }
-        Trainer::new(config, device)?
+        let trainer = Trainer::new(config, device)?;
+        match &args.init {
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let (clip, _) = Clip::<Autodiff<B>>::from_bundle(&bytes, &Default::default())
+                    .with_context(|| format!("{} is not a model bundle", path.display()))?;
+                trainer
+                    .start_from(clip)
+                    .with_context(|| format!("cannot start from {}", path.display()))?
+            }
+            None => trainer,
+        }
     };
     let total = trainer.config().steps;
     let steps_before = trainer.steps_done();

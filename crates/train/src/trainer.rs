@@ -582,6 +582,34 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(t)
     }
 
+    /// Starts from trained weights (a bundle's, as the shipped model's) instead of the seed's
+    /// random ones: a second stage of training on a model that already reads, as a term that
+    /// only pays off on such a model wants. The optimizer starts afresh; the recipe's held
+    /// temperature, if any, still applies.
+    pub fn start_from(mut self, clip: Clip<B>) -> Result<Self> {
+        let (want, got) = (self.model().config(), clip.config());
+        if (&want.vision, &want.text, want.projection_dim)
+            != (&got.vision, &got.text, got.projection_dim)
+        {
+            return Err(TrainError::Recipe(format!(
+                "the weights are of another shape than the recipe's model (theirs: {:?}, \
+                 {:?}; the recipe's: {:?}, {:?})",
+                got.vision, got.projection_dim, want.vision, want.projection_dim
+            )));
+        }
+        if self.step > 0 {
+            return Err(TrainError::Recipe(
+                "weights can only replace a fresh model's, before the first step".into(),
+            ));
+        }
+        let mut clip = clip;
+        if let Some(t) = self.config.temperature {
+            clip = start_logit_scale(clip, t)?;
+        }
+        self.model = Some(clip);
+        Ok(self)
+    }
+
     /// Writes weights, optimizer moments and progress so the run can continue later.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;

@@ -604,3 +604,50 @@ fn recipes_asking_for_data_the_generator_cannot_make_are_refused_with_a_message(
         assert!(e.contains("non-negative"), "{e}");
     }
 }
+
+#[test]
+fn a_run_started_from_a_bundle_starts_where_that_model_ended() {
+    let mut trained = run(tiny(40));
+    let ended = trained.evaluate().unwrap().heldout_loss;
+    let (bytes, _) = trained.bundle("test");
+    let (clip, _) = Clip::<B>::from_bundle(&bytes, &Default::default()).unwrap();
+    let mut started = Trainer::<B>::new(tiny(40), Default::default())
+        .unwrap()
+        .start_from(clip)
+        .unwrap();
+    let mut fresh = Trainer::<B>::new(tiny(40), Default::default()).unwrap();
+    let (start, fresh_start) = (
+        started.evaluate().unwrap().heldout_loss,
+        fresh.evaluate().unwrap().heldout_loss,
+    );
+    println!(
+        "held-out loss: run ended {ended}, started from its bundle {start}, fresh {fresh_start}"
+    );
+    // The bundle's int8 weights cost a little; a fresh model is where the run began.
+    assert!(
+        (start - ended).abs() < 0.05 * ended,
+        "started at {start}, the bundle's run ended at {ended}"
+    );
+    assert!(
+        start < 0.9 * fresh_start,
+        "started at {start}, a fresh model at {fresh_start}"
+    );
+    assert!(started.step().unwrap().loss.is_finite());
+
+    // Weights of another shape are refused with a message.
+    let mut resnet = tiny(1);
+    resnet.shape.resnet = Some(ResNetShape {
+        layers: [1, 1, 1, 1],
+        width: 8,
+        heads: 2,
+    });
+    let other = Trainer::<B>::new(resnet, Default::default()).unwrap();
+    let (bytes, _) = other.bundle("test");
+    let (clip, _) = Clip::<B>::from_bundle(&bytes, &Default::default()).unwrap();
+    let err = Trainer::<B>::new(tiny(1), Default::default())
+        .unwrap()
+        .start_from(clip)
+        .err()
+        .expect("a ResNet's weights in a ViT recipe");
+    assert!(err.to_string().contains("another shape"), "{err}");
+}
