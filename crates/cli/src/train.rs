@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use burn::backend::Autodiff;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use modalscope_model::Clip;
+use modalscope_model::{Clip, bundle};
 use modalscope_train::{Event, TrainConfig, Trainer, train};
 
 use crate::B;
@@ -30,8 +30,11 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
     /// A recipe as JSON (default: the built-in model's recipe).
-    #[arg(long, conflicts_with = "tiny")]
+    #[arg(long, conflicts_with_all = ["tiny", "second_stage"])]
     recipe: Option<PathBuf>,
+    /// The built-in model's second-stage recipe, to start from its first stage's bundle.
+    #[arg(long, requires = "init", conflicts_with = "tiny")]
+    second_stage: bool,
     /// The tiny recipe used by tests (seconds).
     #[arg(long)]
     tiny: bool,
@@ -65,6 +68,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             )
             .with_context(|| format!("{} is not a training recipe", path.display()))?,
             (None, true) => TrainConfig::tiny(),
+            (None, false) if args.second_stage => TrainConfig::builtin_second_stage(),
             (None, false) => TrainConfig::builtin(),
         };
         if let Some(s) = args.steps {
@@ -84,10 +88,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             Some(path) => {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
+                let not_a_bundle = || format!("{} is not a model bundle", path.display());
                 let (clip, _) = Clip::<Autodiff<B>>::from_bundle(&bytes, &Default::default())
-                    .with_context(|| format!("{} is not a model bundle", path.display()))?;
+                    .with_context(not_a_bundle)?;
+                let origin = bundle::read(&bytes).with_context(not_a_bundle)?.meta;
                 trainer
-                    .start_from(clip)
+                    .start_from(clip, origin)
                     .with_context(|| format!("cannot start from {}", path.display()))?
             }
             None => trainer,

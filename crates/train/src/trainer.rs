@@ -470,6 +470,9 @@ pub struct Trainer<B: AutodiffBackend> {
     pub log: Vec<StepLog>,
     /// Every evaluation so far.
     pub evals: Vec<Metrics>,
+    /// How the weights this run started from were made (their bundle's record), if it did not
+    /// start from random ones: the new bundle records it too.
+    origin: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -478,6 +481,8 @@ struct State {
     step: usize,
     log: Vec<StepLog>,
     evals: Vec<Metrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    origin: Option<serde_json::Value>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -544,6 +549,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             device,
             log: Vec::new(),
             evals: Vec::new(),
+            origin: None,
             config,
         })
     }
@@ -579,14 +585,16 @@ impl<B: AutodiffBackend> Trainer<B> {
         t.step = state.step;
         t.log = state.log;
         t.evals = state.evals;
+        t.origin = state.origin;
         Ok(t)
     }
 
     /// Starts from trained weights (a bundle's, as the shipped model's) instead of the seed's
     /// random ones: a second stage of training on a model that already reads, as a term that
-    /// only pays off on such a model wants. The optimizer starts afresh; the recipe's held
-    /// temperature, if any, still applies.
-    pub fn start_from(mut self, clip: Clip<B>) -> Result<Self> {
+    /// only pays off on such a model wants. `origin` (how those weights were made, e.g. their
+    /// bundle's record) goes into this run's bundle. The optimizer starts afresh; the recipe's
+    /// held temperature, if any, still applies.
+    pub fn start_from(mut self, clip: Clip<B>, origin: serde_json::Value) -> Result<Self> {
         let (want, got) = (self.model().config(), clip.config());
         if (&want.vision, &want.text, want.projection_dim)
             != (&got.vision, &got.text, got.projection_dim)
@@ -607,6 +615,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             clip = start_logit_scale(clip, t)?;
         }
         self.model = Some(clip);
+        self.origin = Some(origin);
         Ok(self)
     }
 
@@ -624,6 +633,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             step: self.step,
             log: self.log.clone(),
             evals: self.evals.clone(),
+            origin: self.origin.clone(),
         };
         for (name, bytes) in [
             ("model.bin", model),
@@ -821,7 +831,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// The model as a bundle (int8), with its tokenizer and how it was made.
     pub fn bundle(&self, command: &str) -> (Vec<u8>, bundle::QuantReport) {
         let model = self.model().valid();
-        let meta = serde_json::json!({
+        let mut meta = serde_json::json!({
             "trained_by": format!("modalscope-train {}", env!("CARGO_PKG_VERSION")),
             "command": command,
             "recipe": self.config,
@@ -829,6 +839,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             "final_loss": self.log.last().map(|l| l.loss),
             "evaluations": self.evals,
         });
+        if let Some(origin) = &self.origin {
+            meta["started_from"] = origin.clone();
+        }
         bundle::write(
             model.config(),
             &model.layer_names(),

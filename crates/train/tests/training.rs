@@ -2,7 +2,7 @@
 //! an uninterrupted one.
 
 use burn::backend::{Autodiff, Flex};
-use modalscope_model::{Clip, Preprocessor, VisionConfig};
+use modalscope_model::{Clip, Preprocessor, VisionConfig, bundle};
 use modalscope_synth::{Generator, GeneratorConfig, vocabulary};
 use modalscope_train::data::TrainingData;
 use modalscope_train::{
@@ -613,7 +613,7 @@ fn a_run_started_from_a_bundle_starts_where_that_model_ended() {
     let (clip, _) = Clip::<B>::from_bundle(&bytes, &Default::default()).unwrap();
     let mut started = Trainer::<B>::new(tiny(40), Default::default())
         .unwrap()
-        .start_from(clip)
+        .start_from(clip, serde_json::json!({"recipe": "the first stage's"}))
         .unwrap();
     let mut fresh = Trainer::<B>::new(tiny(40), Default::default()).unwrap();
     let (start, fresh_start) = (
@@ -633,6 +633,20 @@ fn a_run_started_from_a_bundle_starts_where_that_model_ended() {
         "started at {start}, a fresh model at {fresh_start}"
     );
     assert!(started.step().unwrap().loss.is_finite());
+    // The new bundle records where its weights came from, through a checkpoint too.
+    let dir = std::env::temp_dir().join(format!("modalscope-train-start-{}", std::process::id()));
+    started.save_checkpoint(&dir).unwrap();
+    let resumed = Trainer::<B>::resume(&dir, Default::default()).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let meta = bundle::read(&resumed.bundle("test").0).unwrap().meta;
+    assert_eq!(meta["started_from"]["recipe"], "the first stage's");
+    assert!(
+        bundle::read(&trained.bundle("test").0)
+            .unwrap()
+            .meta
+            .get("started_from")
+            .is_none()
+    );
 
     // Weights of another shape are refused with a message.
     let mut resnet = tiny(1);
@@ -646,7 +660,7 @@ fn a_run_started_from_a_bundle_starts_where_that_model_ended() {
     let (clip, _) = Clip::<B>::from_bundle(&bytes, &Default::default()).unwrap();
     let err = Trainer::<B>::new(tiny(1), Default::default())
         .unwrap()
-        .start_from(clip)
+        .start_from(clip, serde_json::Value::Null)
         .err()
         .expect("a ResNet's weights in a ViT recipe");
     assert!(err.to_string().contains("another shape"), "{err}");
