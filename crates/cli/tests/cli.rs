@@ -128,25 +128,8 @@ fn trains_a_tiny_model_in_shards_and_refuses_an_impossible_split() {
     // A second stage starts from the first's bundle; a file that is not one, or a bundle of
     // another shape (the built-in model against the tiny recipe), is refused with a message.
     let second = dir.join("second.msb");
-    let (ok, _, stderr) = modalscope(&[
-        "train",
-        "--tiny",
-        "--steps",
-        "2",
-        "--init",
-        out.to_str().unwrap(),
-        "-o",
-        second.to_str().unwrap(),
-    ]);
-    assert!(ok && second.exists(), "{stderr}");
-    let garbage = dir.join("garbage.msb");
-    std::fs::write(&garbage, b"not a bundle").unwrap();
-    let builtin = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/builtin.msb");
-    for (init, says) in [
-        (garbage.to_str().unwrap(), "is not a model bundle"),
-        (builtin, "another shape"),
-    ] {
-        let (ok, _, stderr) = modalscope(&[
+    let second_stage = |init: &str| {
+        modalscope(&[
             "train",
             "--tiny",
             "--steps",
@@ -155,7 +138,18 @@ fn trains_a_tiny_model_in_shards_and_refuses_an_impossible_split() {
             init,
             "-o",
             second.to_str().unwrap(),
-        ]);
+        ])
+    };
+    let (ok, _, stderr) = second_stage(out.to_str().unwrap());
+    assert!(ok && second.exists(), "{stderr}");
+    let garbage = dir.join("garbage.msb");
+    std::fs::write(&garbage, b"not a bundle").unwrap();
+    let builtin = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/builtin.msb");
+    for (init, says) in [
+        (garbage.to_str().unwrap(), "is not a model bundle"),
+        (builtin, "another shape"),
+    ] {
+        let (ok, _, stderr) = second_stage(init);
         assert!(!ok && stderr.contains(says), "{init}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
