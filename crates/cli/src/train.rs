@@ -89,11 +89,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 let not_a_bundle = || format!("{} is not a model bundle", path.display());
-                let (clip, _) = Clip::<Autodiff<B>>::from_bundle(&bytes, &Default::default())
+                // Read once: the weights, and the record of how they were made.
+                let b = bundle::read(&bytes).with_context(not_a_bundle)?;
+                let clip = Clip::<Autodiff<B>>::from_store(&b.config, b.store, &Default::default())
                     .with_context(not_a_bundle)?;
-                let origin = bundle::read(&bytes).with_context(not_a_bundle)?.meta;
                 trainer
-                    .start_from(clip, origin)
+                    .start_from(clip, b.meta)
                     .with_context(|| format!("cannot start from {}", path.display()))?
             }
             None => trainer,

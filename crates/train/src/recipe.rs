@@ -351,7 +351,7 @@ impl TrainConfig {
     /// The built-in model's second stage, started from the first stage's weights
     /// ([`TrainConfig::builtin`], `train --init`): 1000 steps at a tenth of the learning rate
     /// with the alignment term on the last block's MLP neurons, which pays off only on a tower
-    /// that already reads written names (some 8 minutes on 2 idle CPU cores).
+    /// that already reads written names (12.6 minutes on 2 CPU cores shared with other work).
     pub fn builtin_second_stage() -> Self {
         Self {
             steps: 1000,
