@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::backend::Autodiff;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use modalscope_model::{Clip, bundle};
 use modalscope_train::{Event, TrainConfig, Trainer, train};
@@ -29,12 +29,12 @@ pub struct TrainArgs {
     /// ones, with a fresh optimizer: a second stage of training on a model that already reads.
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
-    /// A recipe as JSON (default: the built-in model's recipe).
-    #[arg(long, conflicts_with_all = ["tiny", "second_stage"])]
+    /// A recipe as JSON (default: the built-in model's first stage).
+    #[arg(long, conflicts_with_all = ["tiny", "stage"])]
     recipe: Option<PathBuf>,
-    /// The built-in model's second-stage recipe, to start from its first stage's bundle.
-    #[arg(long, requires = "init", conflicts_with = "tiny")]
-    second_stage: bool,
+    /// A later stage of the built-in model's recipe, to start from the previous stage's bundle.
+    #[arg(long, value_enum, requires = "init", conflicts_with = "tiny")]
+    stage: Option<Stage>,
     /// The tiny recipe used by tests (seconds).
     #[arg(long)]
     tiny: bool,
@@ -53,6 +53,15 @@ pub struct TrainArgs {
     log: Option<PathBuf>,
 }
 
+/// The built-in model's stages after the first, each started from the one before.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Stage {
+    /// The second: more reading of written names ([`TrainConfig::builtin_reading`]).
+    Reading,
+    /// The third: drawing and name aligned in the last MLP ([`TrainConfig::builtin_aligned`]).
+    Aligned,
+}
+
 /// Runs the command.
 pub fn run(args: TrainArgs) -> Result<()> {
     let device = Default::default();
@@ -68,8 +77,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
             )
             .with_context(|| format!("{} is not a training recipe", path.display()))?,
             (None, true) => TrainConfig::tiny(),
-            (None, false) if args.second_stage => TrainConfig::builtin_second_stage(),
-            (None, false) => TrainConfig::builtin(),
+            (None, false) => match args.stage {
+                None => TrainConfig::builtin(),
+                Some(Stage::Reading) => TrainConfig::builtin_reading(),
+                Some(Stage::Aligned) => TrainConfig::builtin_aligned(),
+            },
         };
         if let Some(s) = args.steps {
             config.steps = s;

@@ -142,6 +142,9 @@ fn trains_a_tiny_model_in_shards_and_refuses_an_impossible_split() {
     };
     let (ok, _, stderr) = second_stage(out.to_str().unwrap());
     assert!(ok && second.exists(), "{stderr}");
+    // The built-in model's later stages need the stage before them.
+    let (ok, _, stderr) = modalscope(&["train", "--stage", "aligned"]);
+    assert!(!ok && stderr.contains("--init"), "{stderr}");
     let garbage = dir.join("garbage.msb");
     std::fs::write(&garbage, b"not a bundle").unwrap();
     let builtin = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/builtin.msb");
