@@ -175,18 +175,26 @@ export function surveyScenarios(ROOT) {
         );
         check(strip.length === 6, `the strip shows ${strip.length} examples, not 6`);
         for (let i = 1; i < strip.length; i++) check(strip[i - 1].score >= strip[i].score, "the examples are not sorted by score");
-        const painted = await page.$$eval("#examples-strip canvas.example-image", (cs) =>
-          cs.filter((c) => {
+        // Each example is painted by an effect that runs after its canvas is mounted: wait (up
+        // to 10 s) until all six show something (any colour channel varies), then count.
+        // `want`: true once that many are painted (for waitForFunction); without it, the count.
+        const countPainted = (want) => {
+          const n = [...document.querySelectorAll("#examples-strip canvas.example-image")].filter((c) => {
             const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-            let lo = 255;
-            let hi = 0;
+            const lo = [255, 255, 255];
+            const hi = [0, 0, 0];
             for (let i = 0; i < d.length; i += 4) {
-              lo = Math.min(lo, d[i]);
-              hi = Math.max(hi, d[i]);
+              for (let k = 0; k < 3; k++) {
+                lo[k] = Math.min(lo[k], d[i + k]);
+                hi[k] = Math.max(hi[k], d[i + k]);
+              }
             }
-            return hi - lo > 16;
-          }).length,
-        );
+            return hi.some((h, k) => h - lo[k] > 16);
+          }).length;
+          return want ? n >= want : n;
+        };
+        await page.waitForFunction(countPainted, 6, { timeout: 10_000, polling: 100 }).catch(() => {});
+        const painted = await page.evaluate(countPainted);
         check(painted === 6, `only ${painted} of 6 example images show anything`);
         const maps = await page.$$eval("#examples-strip canvas.example-map", (cs) =>
           cs.map((c) => {
