@@ -46,13 +46,14 @@ fn bundle_records_how_it_was_made() {
         let command = meta["command"].as_str().unwrap();
         assert!(command.contains(" train"), "{command}");
         match flag {
-            Some(flag) => assert!(command.contains(flag), "{command}"),
-            None => assert!(!command.contains("--init"), "{command}"),
-        }
-        if flag.is_some() {
-            meta = &meta["started_from"];
-        } else {
-            assert!(meta.get("started_from").is_none());
+            Some(flag) => {
+                assert!(command.contains(flag), "{command}");
+                meta = &meta["started_from"];
+            }
+            None => {
+                assert!(!command.contains("--init"), "{command}");
+                assert!(meta.get("started_from").is_none());
+            }
         }
     }
     let last = b.meta["evaluations"].as_array().unwrap().last().unwrap();
