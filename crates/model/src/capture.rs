@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::config::Act;
+use crate::layers::activate;
 use crate::lesion::Lesion;
 
 /// One recorded activation, in the layout the layer produces it.
@@ -200,10 +202,11 @@ impl<B: Backend> Capture<B> {
         self
     }
 
-    /// Lets gradients through the final ReLU of each recorded layer where it outputs zero, so
-    /// that optimizing an input for a unit the starting image leaves silent can begin (after
-    /// Lucid's redirected ReLU gradient, which passes them only while an image's whole ReLU
-    /// is silent and never to push a value lower); values are unchanged.
+    /// Lets gradients through the final ReLU (or an MLP's GELU) of each recorded layer where
+    /// its input is not positive, so that optimizing an input for a unit the starting image
+    /// leaves silent can begin (after Lucid's redirected ReLU gradient, which passes them only
+    /// while an image's whole ReLU is silent and never to push a value lower); values are
+    /// unchanged.
     pub fn reviving(mut self) -> Self {
         self.revive = true;
         self
@@ -218,6 +221,21 @@ impl<B: Backend> Capture<B> {
         }
         let silent = pre.clone().detach().lower_equal_elem(0.0).float();
         relu(pre.clone()) + (pre.clone() - pre.detach()) * silent
+    }
+
+    /// The non-linearity of the MLP layer `name`, applied to its pre-activation `[batch, tokens,
+    /// hidden]`: plain, or with [`Capture::reviving`], a straight-through gradient wherever the
+    /// pre-activation is not positive. A GELU's own gradient there vanishes, and below its
+    /// minimum points to ever lower pre-activations, whose outputs creep up to zero from below:
+    /// ascent on a unit the starting image leaves far below zero would sink it further.
+    pub fn activate_tokens(&self, name: &str, act: Act, pre: Tensor<B, 3>) -> Tensor<B, 3> {
+        let out = activate(act, pre.clone());
+        if !(self.revive && self.wants(name)) {
+            return out;
+        }
+        let silent = pre.clone().detach().lower_equal_elem(0.0).float();
+        let open = silent.clone().neg().add_scalar(1.0);
+        out.clone() * open + (out.detach() + pre.clone() - pre.detach()) * silent
     }
 
     /// Whether every selected layer has been recorded, so the pass may stop early.

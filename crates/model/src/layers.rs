@@ -98,16 +98,16 @@ pub enum Sublayer {
 impl<B: Backend> Block<B> {
     /// Runs the block, returning the sublayer values too.
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 2>>, act: Act) -> BlockOutput<B> {
-        self.forward_edited(x, mask, act, |_, t| t)
+        self.forward_edited(x, mask, |pre| activate(act, pre), |_, t| t)
     }
 
-    /// Runs the block, passing each sublayer's value through `edit` before it is used
-    /// (lesions); the returned sublayer values are the edited ones.
+    /// Runs the block with `nonlinearity` as its MLP's, passing each sublayer's value through
+    /// `edit` before it is used (lesions); the returned sublayer values are the edited ones.
     pub fn forward_edited(
         &self,
         x: Tensor<B, 3>,
         mask: Option<Tensor<B, 2>>,
-        act: Act,
+        nonlinearity: impl FnOnce(Tensor<B, 3>) -> Tensor<B, 3>,
         mut edit: impl FnMut(Sublayer, Tensor<B, 3>) -> Tensor<B, 3>,
     ) -> BlockOutput<B> {
         let attn = edit(
@@ -117,7 +117,7 @@ impl<B: Backend> Block<B> {
         let x = x + attn.clone();
         let hidden = edit(
             Sublayer::Mlp,
-            activate(act, self.mlp.fc1.forward(self.ln2.forward(x.clone()))),
+            nonlinearity(self.mlp.fc1.forward(self.ln2.forward(x.clone()))),
         );
         let out = x + self.mlp.fc2.forward(hidden.clone());
         BlockOutput { attn, hidden, out }

@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use crate::capture::Capture;
 use crate::config::TextConfig;
 use crate::error::{ModelError, Result};
-use crate::layers::{Block, Loader, Sublayer};
+use crate::layers::{Block, Loader, Sublayer, activate};
 
 /// Text transformer: token + position embeddings, causal blocks, pooling at end-of-text.
 #[derive(Module, Debug)]
@@ -132,16 +132,15 @@ impl<B: Backend> TextTransformer<B> {
                 format!("text.blocks.{i}.mlp"),
                 format!("text.blocks.{i}"),
             );
-            let out =
-                block.forward_edited(
-                    x,
-                    Some(mask.clone()),
-                    self.config.act,
-                    |part, t| match part {
-                        Sublayer::Attn => cap.edit_tokens(&attn, t),
-                        Sublayer::Mlp => cap.edit_tokens(&mlp, t),
-                    },
-                );
+            let out = block.forward_edited(
+                x,
+                Some(mask.clone()),
+                |pre| activate(self.config.act, pre),
+                |part, t| match part {
+                    Sublayer::Attn => cap.edit_tokens(&attn, t),
+                    Sublayer::Mlp => cap.edit_tokens(&mlp, t),
+                },
+            );
             let out_x = cap.edit_tokens(&name, out.out);
             cap.tokens(&attn, &out.attn, None, false);
             cap.tokens(&mlp, &out.hidden, None, false);

@@ -119,10 +119,16 @@ impl<B: Backend> VisionTransformer<B> {
                 format!("vision.blocks.{i}.mlp"),
                 format!("vision.blocks.{i}"),
             );
-            let out = block.forward_edited(x, None, self.config.act, |part, t| match part {
-                Sublayer::Attn => cap.edit_tokens(&attn, t),
-                Sublayer::Mlp => cap.edit_tokens(&mlp, t),
-            });
+            let act = self.config.act;
+            let out = block.forward_edited(
+                x,
+                None,
+                |pre| cap.activate_tokens(&mlp, act, pre),
+                |part, t| match part {
+                    Sublayer::Attn => cap.edit_tokens(&attn, t),
+                    Sublayer::Mlp => cap.edit_tokens(&mlp, t),
+                },
+            );
             let out_x = cap.edit_tokens(&name, out.out);
             cap.tokens(&attn, &out.attn, grid, true);
             cap.tokens(&mlp, &out.hidden, grid, true);

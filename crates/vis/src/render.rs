@@ -33,9 +33,9 @@ pub struct RenderConfig {
     pub init_sd: f32,
     /// Transforms applied at every step.
     pub transforms: Transforms,
-    /// Whether a ResNet layer's final ReLU passes gradients where the image leaves it silent
-    /// (after Lucid's redirected ReLU, on by default there too), so that a unit the starting
-    /// image does not drive still renders instead of staying blank.
+    /// Whether a ResNet layer's final ReLU, or a ViT MLP's GELU, passes gradients where the
+    /// image leaves it silent (after Lucid's redirected ReLU, on by default there too), so
+    /// that a unit the starting image does not drive still renders instead of staying blank.
     #[serde(default = "reviving_by_default")]
     pub revive_silent: bool,
 }

@@ -1,7 +1,7 @@
 //! Rendering: the optimized image drives its objective far above noise and natural images;
 //! seeds make renders reproducible; Fourier + decorrelated colour gives smoother images than
-//! raw pixels; a ReLU channel silent on the starting image still renders; bad requests are
-//! refused with clear errors.
+//! raw pixels; a ReLU channel or a GELU neuron silent on the starting image still renders; bad
+//! requests are refused with clear errors.
 
 mod common;
 
@@ -442,6 +442,66 @@ fn a_relu_channel_silent_on_the_starting_image_still_renders() {
     assert!(
         *revived.values.last().unwrap() > 0.0,
         "revived gradients bring the channel to fire: {:?}",
+        revived.values
+    );
+}
+
+/// A ViT MLP neuron that the starting image leaves below its GELU's minimum: there the GELU's
+/// own gradient points down (its value creeps up to zero from below as the pre-activation
+/// sinks), so plain ascent never makes it fire; with the straight-through gradient (the
+/// default) the render does.
+#[test]
+fn a_gelu_neuron_far_below_zero_on_the_starting_image_still_renders() {
+    let mut clip = load::<B>("hf_vit");
+    let blocks = clip.vit.as_ref().unwrap().blocks.len();
+    let layer = format!("vision.blocks.{}.mlp", blocks - 1);
+    let cfg = quick(64, 200, 5);
+    let start = Session::new(&clip, Objective::neuron(&layer, 0), cfg.clone())
+        .unwrap()
+        .images();
+    let values = host(
+        unit_values(&clip, &layer, Place::Centre, Tensor::from_inner(start))
+            .unwrap()
+            .max_dim(0)
+            .flatten::<1>(0, 1),
+    );
+    let (unit, peak) = values
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    assert!(peak > 0.0, "some neuron fires on the start");
+    // A GELU's output is at most 0.17 below its input, so this shift leaves the
+    // pre-activation at -2 or lower on the starting image, past the minimum (about -0.75).
+    let fc1 = &mut clip.vit.as_mut().unwrap().blocks[blocks - 1].mlp.fc1;
+    let bias = fc1.bias.as_ref().unwrap();
+    let mut shifted = host(bias.val());
+    shifted[unit] -= peak + 0.17 + 2.0;
+    fc1.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(shifted.clone(), [shifted.len()]),
+        &Default::default(),
+    )));
+    let obj = Objective::neuron(&layer, unit);
+    let plain = RenderConfig {
+        revive_silent: false,
+        ..cfg.clone()
+    };
+    let stuck = render(&clip, obj.clone(), plain, 0, |_| true).unwrap();
+    let revived = render(&clip, obj, cfg, 0, |_| true).unwrap();
+    println!(
+        "{layer} neuron {unit} (peak {peak:.3} before the shift): plain GELU {:?}, revived {:?}",
+        stuck.values.last(),
+        revived.values.last()
+    );
+    assert!(
+        stuck.values.iter().all(|v| *v < 0.0),
+        "the neuron stays below zero throughout without revival: {:?}",
+        stuck.values
+    );
+    assert!(
+        *revived.values.last().unwrap() > 0.0,
+        "revived gradients bring the neuron to fire: {:?}",
         revived.values
     );
 }
