@@ -111,11 +111,11 @@ fn concepts_above(confirmed: &[(usize, String, UnitScore, [f64; 2])], floor: f64
         .count()
 }
 
-/// The target. Measured on the shipped model (after its third stage): eight concepts,
-/// hexagon (`vision.blocks.3.mlp` unit 278, 0.970 / 0.959 on probe images, 0.954 / 0.961 on
-/// others), envelope (367), key (201), clock (238), ladder (47), eye (336), square (102),
-/// umbrella (243); diamond and mushroom just miss. Its first stage alone kept one (hexagon,
-/// 0.935 / 0.928).
+/// The target. Measured on the shipped model (after its third stage): nine concepts,
+/// hexagon (`vision.blocks.3.mlp` unit 278, 0.972 / 0.953 on probe images, 0.954 / 0.955 on
+/// others), envelope (367), key (294), clock (238), ladder (47), eye (336), square (102),
+/// umbrella (243), mushroom (312); diamond just misses. Its first stage alone kept one
+/// (hexagon, 0.935 / 0.928).
 #[test]
 fn multimodal_neurons_reach_auroc_above_0_9_drawn_and_written_for_five_concepts() {
     let s = study();
@@ -149,8 +149,8 @@ fn multimodal_neurons_reach_auroc_above_0_9_drawn_and_written_for_five_concepts(
 
 /// What the shipped model does reach, as a guard against regressions: units chosen on probe
 /// images that separate their concept at AUROC > 0.8 (chance 0.5) in both modalities on
-/// independent images too. Measured: 16 concepts (square, triangle, cross, diamond, hexagon,
-/// arrow, tree, key, flower, umbrella, car, mushroom, clock, eye, envelope, ladder).
+/// independent images too. Measured: 15 concepts (square, triangle, cross, diamond, hexagon,
+/// arrow, tree, key, umbrella, car, mushroom, clock, eye, envelope, ladder).
 #[test]
 fn several_concepts_have_a_neuron_above_0_8_drawn_and_written_on_other_images() {
     let found = concepts_above(&confirmed_per_concept(&study()), 0.8);
@@ -165,8 +165,8 @@ fn several_concepts_have_a_neuron_above_0_8_drawn_and_written_on_other_images() 
 /// more it responds to the concept than to the others) separates it from the others on other
 /// images, drawn and written, at AUROC > 0.9. So what the single units lack is not the
 /// concept but its concentration: each direction spreads over many units.
-/// Measured on the shipped model: 25 concepts at the last MLP (eight by a single unit), all 30
-/// at `vision.post_ln`; spread 69.8 of 384 and 39.7 of 96 units.
+/// Measured on the shipped model: 27 concepts at the last MLP (nine by a single unit), all 30
+/// at `vision.post_ln`; spread 68.6 of 384 and 39.6 of 96 units.
 #[test]
 fn concept_directions_read_most_concepts_drawn_and_written() {
     let s = study();
@@ -258,7 +258,7 @@ fn lesion_drops(s: &Study) -> Vec<(&'static str, f64, f64)> {
 }
 
 #[test]
-#[ignore = "not reached yet: silencing 10 of the 96 units of vision.post_ln (mean ablation) costs hexagon 27.5 points, diamond 27.5 and cross 50.0, the other concepts 2.2, 3.1 and 2.4 on average: diamond keeps a gap of 24.4 points"]
+#[ignore = "not reached yet: silencing 10 of the 96 units of vision.post_ln (mean ablation) costs hexagon 25.0 points, diamond 27.5 and eye 20.0, the other concepts 1.2, 0.9 and 1.7 on average: hexagon keeps a gap of 23.8 points, eye of 18.3"]
 fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
     let drops = lesion_drops(&study());
     for (name, own, others) in &drops {
@@ -274,8 +274,8 @@ fn lesioning_a_concepts_neurons_hurts_that_concept_more_than_the_others() {
 
 /// What the shipped model does reach, as a guard against regressions: each lesioned concept
 /// loses at least [`LESION_GUARD`] more than the others do on average, and at least three times
-/// as much. Measured: hexagon 27.5 points against 2.2, diamond 27.5 against 3.1, cross 50.0
-/// against 2.4.
+/// as much. Measured: hexagon 25.0 points against 1.2, diamond 27.5 against 0.9, eye 20.0
+/// against 1.7.
 #[test]
 fn lesioning_a_concepts_neurons_hurts_it_several_times_more_than_the_others() {
     let drops = lesion_drops(&study());
@@ -291,7 +291,7 @@ fn lesioning_a_concepts_neurons_hurts_it_several_times_more_than_the_others() {
 }
 
 #[test]
-#[ignore = "not reached yet: on the shipped model 36.2 % of attacked images flip to the written word, 5 concepts of 30 most of the time (circle, cup, envelope, flower, star); the word takes the drawing's label away (90.4 % -> 9.6 %), but over half of attacked images land on a third concept"]
+#[ignore = "not reached yet: on the shipped model 41.2 % of attacked images flip to the written word, 7 concepts of 30 most of the time (circle, cup, star, arrow, flower, car, envelope; 6 more exactly half of the time); the word takes the drawing's label away (90.8 % -> 5.4 %), but over half of attacked images land on a third concept"]
 fn typographic_attacks_flip_most_concepts_to_the_written_word() {
     let s = study();
     let report = s.attack(EVAL, None, None).unwrap();
@@ -307,7 +307,7 @@ fn typographic_attacks_flip_most_concepts_to_the_written_word() {
 /// What the shipped model does reach, as a guard: a word written on a drawing takes the
 /// drawing's label away for most concepts (their attacked drawings keep it less than half as
 /// often as their clean ones), even where the label it takes is not the word's. Measured:
-/// accuracy 90.4 % clean, 9.6 % attacked; 28 of 30 concepts lose their label.
+/// accuracy 90.8 % clean, 5.4 % attacked; 30 of 30 concepts lose their label.
 #[test]
 fn typographic_attacks_take_most_concepts_labels_away() {
     let s = study();
