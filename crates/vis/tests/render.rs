@@ -416,34 +416,44 @@ fn a_relu_channel_silent_on_the_starting_image_still_renders() {
         .unwrap();
     assert!(peak > 0.0, "some channel fires on the start");
     let block = clip.resnet.as_mut().unwrap().stages[3].last_mut().unwrap();
-    let mut shift = host(block.c3.bn.shift.val());
-    shift[unit] -= 1.1 * peak;
-    block.c3.bn.shift = Param::from_tensor(Tensor::from_data(
-        TensorData::new(shift.clone(), [shift.len()]),
+    block.c3.bn.shift = lowered(&block.c3.bn.shift, unit, 1.1 * peak);
+    let (stuck, revived) = plain_and_revived(&clip, Objective::channel(&layer, unit), cfg);
+    println!(
+        "{layer} channel {unit} (peak {peak:.3} before the shift): plain ReLU {:?}, revived {:?}",
+        stuck.last(),
+        revived.last()
+    );
+    assert!(
+        stuck.iter().all(|v| *v == 0.0),
+        "the channel is silent throughout without revival: {stuck:?}"
+    );
+    assert!(
+        *revived.last().unwrap() > 0.0,
+        "revived gradients bring the channel to fire: {revived:?}"
+    );
+}
+
+/// `param` with its entry `unit` lowered by `by`.
+fn lowered(param: &Param<Tensor<B, 1>>, unit: usize, by: f32) -> Param<Tensor<B, 1>> {
+    let mut values = host(param.val());
+    values[unit] -= by;
+    let n = values.len();
+    Param::from_tensor(Tensor::from_data(
+        TensorData::new(values, [n]),
         &Default::default(),
-    ));
-    let obj = Objective::channel(&layer, unit);
+    ))
+}
+
+/// The objective's value at each step of a render with plain gradients, then with silent
+/// units revived (the default).
+fn plain_and_revived(clip: &Clip<B>, obj: Objective, cfg: RenderConfig) -> (Vec<f32>, Vec<f32>) {
     let plain = RenderConfig {
         revive_silent: false,
         ..cfg.clone()
     };
-    let stuck = render(&clip, obj.clone(), plain, 0, |_| true).unwrap();
-    let revived = render(&clip, obj, cfg, 0, |_| true).unwrap();
-    println!(
-        "{layer} channel {unit} (peak {peak:.3} before the shift): plain ReLU {:?}, revived {:?}",
-        stuck.values.last(),
-        revived.values.last()
-    );
-    assert!(
-        stuck.values.iter().all(|v| *v == 0.0),
-        "the channel is silent throughout without revival: {:?}",
-        stuck.values
-    );
-    assert!(
-        *revived.values.last().unwrap() > 0.0,
-        "revived gradients bring the channel to fire: {:?}",
-        revived.values
-    );
+    let stuck = render(clip, obj.clone(), plain, 0, |_| true).unwrap();
+    let revived = render(clip, obj, cfg, 0, |_| true).unwrap();
+    (stuck.values, revived.values)
 }
 
 /// A ViT MLP neuron that the starting image leaves below its GELU's minimum: there the GELU's
@@ -475,33 +485,19 @@ fn a_gelu_neuron_far_below_zero_on_the_starting_image_still_renders() {
     // A GELU's output is at most 0.17 below its input, so this shift leaves the
     // pre-activation at -2 or lower on the starting image, past the minimum (about -0.75).
     let fc1 = &mut clip.vit.as_mut().unwrap().blocks[blocks - 1].mlp.fc1;
-    let bias = fc1.bias.as_ref().unwrap();
-    let mut shifted = host(bias.val());
-    shifted[unit] -= peak + 0.17 + 2.0;
-    fc1.bias = Some(Param::from_tensor(Tensor::from_data(
-        TensorData::new(shifted.clone(), [shifted.len()]),
-        &Default::default(),
-    )));
-    let obj = Objective::neuron(&layer, unit);
-    let plain = RenderConfig {
-        revive_silent: false,
-        ..cfg.clone()
-    };
-    let stuck = render(&clip, obj.clone(), plain, 0, |_| true).unwrap();
-    let revived = render(&clip, obj, cfg, 0, |_| true).unwrap();
+    fc1.bias = Some(lowered(fc1.bias.as_ref().unwrap(), unit, peak + 0.17 + 2.0));
+    let (stuck, revived) = plain_and_revived(&clip, Objective::neuron(&layer, unit), cfg);
     println!(
         "{layer} neuron {unit} (peak {peak:.3} before the shift): plain GELU {:?}, revived {:?}",
-        stuck.values.last(),
-        revived.values.last()
+        stuck.last(),
+        revived.last()
     );
     assert!(
-        stuck.values.iter().all(|v| *v < 0.0),
-        "the neuron stays below zero throughout without revival: {:?}",
-        stuck.values
+        stuck.iter().all(|v| *v < 0.0),
+        "the neuron stays below zero throughout without revival: {stuck:?}"
     );
     assert!(
-        *revived.values.last().unwrap() > 0.0,
-        "revived gradients bring the neuron to fire: {:?}",
-        revived.values
+        *revived.last().unwrap() > 0.0,
+        "revived gradients bring the neuron to fire: {revived:?}"
     );
 }
