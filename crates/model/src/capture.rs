@@ -216,11 +216,7 @@ impl<B: Backend> Capture<B> {
     /// plain, or with [`Capture::reviving`], a straight-through gradient wherever it is not
     /// positive (the gradient there would otherwise be zero).
     pub fn rectify_map(&self, name: &str, pre: Tensor<B, 4>) -> Tensor<B, 4> {
-        if !(self.revive && self.wants(name)) {
-            return relu(pre);
-        }
-        let silent = pre.clone().detach().lower_equal_elem(0.0).float();
-        relu(pre.clone()) + (pre.clone() - pre.detach()) * silent
+        self.revived(name, pre.clone(), relu(pre))
     }
 
     /// The non-linearity of the MLP layer `name`, applied to its pre-activation `[batch, tokens,
@@ -229,7 +225,17 @@ impl<B: Backend> Capture<B> {
     /// minimum points to ever lower pre-activations, whose outputs creep up to zero from below:
     /// ascent on a unit the starting image leaves far below zero would sink it further.
     pub fn activate_tokens(&self, name: &str, act: Act, pre: Tensor<B, 3>) -> Tensor<B, 3> {
-        let out = activate(act, pre.clone());
+        self.revived(name, pre.clone(), activate(act, pre))
+    }
+
+    /// `out`, a non-linearity of `pre`, unchanged in value; where this pass revives layer
+    /// `name`, its gradient is 1 wherever `pre` is not positive instead of the non-linearity's.
+    fn revived<const D: usize>(
+        &self,
+        name: &str,
+        pre: Tensor<B, D>,
+        out: Tensor<B, D>,
+    ) -> Tensor<B, D> {
         if !(self.revive && self.wants(name)) {
             return out;
         }

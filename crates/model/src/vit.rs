@@ -119,11 +119,10 @@ impl<B: Backend> VisionTransformer<B> {
                 format!("vision.blocks.{i}.mlp"),
                 format!("vision.blocks.{i}"),
             );
-            let act = self.config.act;
             let out = block.forward_edited(
                 x,
                 None,
-                |pre| cap.activate_tokens(&mlp, act, pre),
+                |pre| cap.activate_tokens(&mlp, self.config.act, pre),
                 |part, t| match part {
                     Sublayer::Attn => cap.edit_tokens(&attn, t),
                     Sublayer::Mlp => cap.edit_tokens(&mlp, t),
