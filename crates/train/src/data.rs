@@ -4,6 +4,7 @@ use burn::tensor::{Tensor, TensorData, backend::Backend};
 use image::RgbImage;
 use modalscope_model::Preprocessor;
 use modalscope_model::bundle::TokenizerFiles;
+use rayon::prelude::*;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
@@ -110,7 +111,11 @@ pub fn image_tensor<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 4> {
     let s = pre.size;
-    let data: Vec<f32> = images.iter().flat_map(|img| pre.prepare(img)).collect();
+    let data: Vec<f32> = images
+        .par_iter()
+        .map(|img| pre.prepare(img))
+        .collect::<Vec<_>>()
+        .concat();
     Tensor::from_data(TensorData::new(data, [images.len(), 3, s, s]), device)
 }
 
@@ -156,7 +161,13 @@ impl TrainingData {
 
     /// The batch of optimizer step `step`.
     pub fn batch<B: Backend>(&self, step: usize, device: &B::Device) -> Batch<B> {
-        let samples = self.generator.batch((step * self.batch) as u64, self.batch);
+        // Each sample is drawn from its own index alone, so the pool draws them at once (the
+        // same samples, in the same order, as `Generator::batch`).
+        let start = (step * self.batch) as u64;
+        let samples: Vec<_> = (start..start + self.batch as u64)
+            .into_par_iter()
+            .map(|index| self.generator.sample(index))
+            .collect();
         let images: Vec<RgbImage> = samples.iter().map(|s| s.image.clone()).collect();
         let captions: Vec<&str> = samples.iter().map(|s| s.caption.as_str()).collect();
         let ids = self.tokenizer.encode_batch_longest(&captions);
@@ -194,6 +205,35 @@ pub fn heldout(modality: Modality, per_concept: usize, size: usize) -> (Vec<RgbI
 mod tests {
     use super::*;
     use modalscope_synth::SampleKind;
+
+    #[test]
+    fn a_batch_holds_the_generators_samples_in_their_order() {
+        type B = burn::backend::Flex;
+        let config = TrainConfig {
+            batch: 24,
+            ..TrainConfig::tiny()
+        };
+        let tok = tokenizer(&builtin_tokenizer_files(), config.shape.context_length);
+        let pre = Preprocessor::for_config(&config.clip_config(tok.vocab_size()));
+        let data = TrainingData::new(&config, 9, tok.clone(), pre.clone()).unwrap();
+        let step = 3;
+        let batch = data.batch::<B>(step, &Default::default());
+        // The same samples drawn one after the other, as `Generator::batch` does.
+        let samples = data
+            .generator
+            .batch((step * config.batch) as u64, config.batch);
+        let images: Vec<RgbImage> = samples.iter().map(|s| s.image.clone()).collect();
+        let captions: Vec<&str> = samples.iter().map(|s| s.caption.as_str()).collect();
+        assert_eq!(batch.ids, tok.encode_batch_longest(&captions));
+        let contents: Vec<Content> = samples.iter().map(Content::of).collect();
+        assert_eq!(batch.contents, contents);
+        let expected: Vec<f32> = images.iter().flat_map(|img| pre.prepare(img)).collect();
+        assert_eq!(
+            batch.images.into_data().to_vec::<f32>().unwrap(),
+            expected,
+            "the images differ from the generator's, or are out of order"
+        );
+    }
 
     #[test]
     fn content_groups_follow_what_the_caption_names() {

@@ -767,26 +767,46 @@ impl<B: AutodiffBackend> Trainer<B> {
         let rule = self.config.shared_concepts;
         let images = batch.images.inner();
         let objective = &objective;
+        // Each shard's inputs, made on this thread: fresh leaves per shard, since shards that
+        // shared parameter nodes would share one autodiff graph, whose backward passes burn
+        // runs one at a time (`valid` per shard: a clone of an inner module forgets
+        // `require_grad`).
+        let inputs: Vec<_> = (0..shards)
+            .map(|k| {
+                let rows = k * n / shards..(k + 1) * n / shards;
+                let own = Clip::<B>::from_inner(model.valid());
+                let images = Tensor::<B, 4>::from_inner(images.clone().slice([rows.clone()]));
+                (own, images, rows)
+            })
+            .collect();
+        // Each shard runs on a thread of its own, in a rayon pool of that one thread: burn-flex
+        // splits large matrix products over the current pool, and in rayon's shared pool a
+        // shard waited on by the other's products kept a core idle (a third of the two cores'
+        // time went unused). One pool per shard, not one for both: a pool thread waiting inside
+        // one shard's backward pass (which holds its autodiff graph's lock) could pick up the
+        // other shard's task, whose end locks every graph, and wait on itself.
         let parts: Vec<Result<(f32, f32, GradientsParams)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..shards)
-                .map(|k| {
-                    let rows = k * n / shards..(k + 1) * n / shards;
-                    // Fresh leaves per shard: shards that shared parameter nodes would share
-                    // one autodiff graph, whose backward passes burn runs one at a time.
-                    // (`valid` per shard: a clone of an inner module forgets `require_grad`.)
-                    let own = Clip::<B>::from_inner(model.valid());
-                    let images = Tensor::<B, 4>::from_inner(images.clone().slice([rows.clone()]));
+            let handles: Vec<_> = inputs
+                .into_iter()
+                .map(|(own, images, rows)| {
                     let (ids, groups) = (&batch.ids[rows.clone()], &batch.groups[rows.clone()]);
                     let contents = &batch.contents[rows];
                     let shared = rule.rule(contents);
                     scope.spawn(move || {
-                        let (value, penalty, total) =
-                            objective(&own, images, ids, groups, contents, shared)?;
-                        Ok((
-                            value,
-                            penalty,
-                            GradientsParams::from_grads(total.backward(), &own),
-                        ))
+                        let work = move || {
+                            let (value, penalty, total) =
+                                objective(&own, images, ids, groups, contents, shared)?;
+                            Ok((
+                                value,
+                                penalty,
+                                GradientsParams::from_grads(total.backward(), &own),
+                            ))
+                        };
+                        match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+                            Ok(pool) => pool.install(work),
+                            // Without a pool of its own the shard still runs, as it did before.
+                            Err(_) => work(),
+                        }
                     })
                 })
                 .collect();
