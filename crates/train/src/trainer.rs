@@ -781,10 +781,10 @@ impl<B: AutodiffBackend> Trainer<B> {
             .collect();
         // Each shard runs on a thread of its own, in a rayon pool of that one thread: burn-flex
         // splits large matrix products over the current pool, and in rayon's shared pool a
-        // shard waited on by the other's products kept a core idle (a third of the two cores'
-        // time went unused). One pool per shard, not one for both: a pool thread waiting inside
-        // one shard's backward pass (which holds its autodiff graph's lock) could pick up the
-        // other shard's task, whose end locks every graph, and wait on itself.
+        // shard waited on by the other's products kept a third of a core idle. One pool per
+        // shard, not one for both: a pool thread waiting inside one shard's backward pass
+        // (which holds its autodiff graph's lock) could pick up the other shard's task, whose
+        // end locks every graph, and wait on itself.
         let parts: Vec<Result<(f32, f32, GradientsParams)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = inputs
                 .into_iter()
