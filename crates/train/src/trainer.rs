@@ -767,18 +767,6 @@ impl<B: AutodiffBackend> Trainer<B> {
         let rule = self.config.shared_concepts;
         let images = batch.images.inner();
         let objective = &objective;
-        // Each shard's inputs, made on this thread: fresh leaves per shard, since shards that
-        // shared parameter nodes would share one autodiff graph, whose backward passes burn
-        // runs one at a time (`valid` per shard: a clone of an inner module forgets
-        // `require_grad`).
-        let inputs: Vec<_> = (0..shards)
-            .map(|k| {
-                let rows = k * n / shards..(k + 1) * n / shards;
-                let own = Clip::<B>::from_inner(model.valid());
-                let images = Tensor::<B, 4>::from_inner(images.clone().slice([rows.clone()]));
-                (own, images, rows)
-            })
-            .collect();
         // Each shard runs on a thread of its own, in a rayon pool of that one thread: burn-flex
         // splits large matrix products over the current pool, and in rayon's shared pool a
         // shard waited on by the other's products kept a third of a core idle. One pool per
@@ -786,9 +774,14 @@ impl<B: AutodiffBackend> Trainer<B> {
         // (which holds its autodiff graph's lock) could pick up the other shard's task, whose
         // end locks every graph, and wait on itself.
         let parts: Vec<Result<(f32, f32, GradientsParams)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = inputs
-                .into_iter()
-                .map(|(own, images, rows)| {
+            let handles: Vec<_> = (0..shards)
+                .map(|k| {
+                    let rows = k * n / shards..(k + 1) * n / shards;
+                    // Fresh leaves per shard: shards that shared parameter nodes would share
+                    // one autodiff graph, whose backward passes burn runs one at a time.
+                    // (`valid` per shard: a clone of an inner module forgets `require_grad`.)
+                    let own = Clip::<B>::from_inner(model.valid());
+                    let images = Tensor::<B, 4>::from_inner(images.clone().slice([rows.clone()]));
                     let (ids, groups) = (&batch.ids[rows.clone()], &batch.groups[rows.clone()]);
                     let contents = &batch.contents[rows];
                     let shared = rule.rule(contents);
