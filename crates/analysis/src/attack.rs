@@ -45,6 +45,9 @@ pub struct AttackReport {
     /// Share of concepts whose attacked drawings are predicted as the written word more
     /// often than not (flip rate above 0.5).
     pub flipped_concepts: f64,
+    /// Attacked drawings predicted as a third concept (neither drawn nor written), counted
+    /// by that concept: where the attacks that neither hold nor flip land.
+    pub elsewhere: Vec<usize>,
 }
 
 /// Builds the report from predictions: `clean` with `clean_labels`, `attacked` with `cases`.
@@ -107,12 +110,19 @@ pub fn attack_report(
         rows.iter().filter(|r| r.flip_rate > 0.5).count(),
         rows.len(),
     );
+    let mut elsewhere = vec![0; concepts];
+    for (&p, case) in attacked.iter().zip(cases) {
+        if p != case.concept && p != case.written && p < concepts {
+            elsewhere[p] += 1;
+        }
+    }
     AttackReport {
         concepts: rows,
         clean_accuracy: ratio(clean_right, clean_labels.len()),
         attacked_accuracy: ratio(kept, n),
         flip_rate: ratio(flipped, n),
         flipped_concepts,
+        elsewhere,
     }
 }
 
@@ -250,6 +260,21 @@ mod tests {
         assert_eq!(r.clean_accuracy, 4.0 / 5.0);
         // Only concept 0 flips more often than not.
         assert!((r.flipped_concepts - 1.0 / 3.0).abs() < 1e-12);
+        // Every attacked drawing held or flipped: none landed on a third concept.
+        assert_eq!(r.elsewhere, vec![0, 0, 0]);
+    }
+
+    #[test]
+    fn attacks_that_neither_hold_nor_flip_are_counted_where_they_land() {
+        let case = |concept, written| AttackCase { concept, written };
+        let cases = [case(0, 1), case(0, 1), case(1, 2), case(1, 2), case(2, 0)];
+        // Two land on 2, one on 0, one flips (to 2), one holds (2).
+        let attacked = [2, 2, 0, 2, 2];
+        let r = attack_report(&[0, 1, 2], &[0, 1, 2], &attacked, &cases, 3);
+        assert_eq!(r.elsewhere, vec![1, 0, 2]);
+        let landed: usize = r.elsewhere.iter().sum();
+        let n = cases.len() as f64;
+        assert!((landed as f64 / n - (1.0 - r.flip_rate - r.attacked_accuracy)).abs() < 1e-12);
     }
 
     #[test]

@@ -157,6 +157,15 @@ pub struct AttackArgs {
     /// 0.13 to 0.21 at random, as in the training's mixtures; long words shrink to fit).
     #[arg(long)]
     letter_height: Option<f32>,
+    /// A prompt template with `{}` for the concept's name, e.g. "the word {}"; repeat it to
+    /// average several (default: the shared prompts `{}`, `a {}`, `a drawing of a {}`,
+    /// `the word {}`).
+    #[arg(long = "prompt")]
+    prompts: Vec<String>,
+    /// How many of the concepts that attacked drawings land on instead (neither the drawn
+    /// concept nor the written word) to list.
+    #[arg(long, default_value_t = 8)]
+    elsewhere: usize,
     #[command(flatten)]
     common: Common,
 }
@@ -215,6 +224,21 @@ fn print_json(value: serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// The prompt templates asked for, or the shared ones where none were.
+fn templates_or_shared(asked: &[String]) -> Vec<String> {
+    if asked.is_empty() {
+        ZERO_SHOT_TEMPLATES.iter().map(|t| t.to_string()).collect()
+    } else {
+        asked.to_vec()
+    }
+}
+
+/// Prompt templates in backquotes, comma-separated, for a table's heading.
+fn quote(prompts: &[String]) -> String {
+    let quoted: Vec<String> = prompts.iter().map(|p| format!("`{p}`")).collect();
+    quoted.join(", ")
+}
+
 /// Runs `modalscope zero-shot`.
 pub fn zero_shot(args: ZeroShotArgs) -> Result<()> {
     let n = per_concept(&args.common)?;
@@ -222,11 +246,7 @@ pub fn zero_shot(args: ZeroShotArgs) -> Result<()> {
     let names = study.concepts();
     let modalities = args.modality.modalities();
     let reports = study.zero_shot(&modalities, n, &args.prompts)?;
-    let prompts: Vec<String> = if args.prompts.is_empty() {
-        ZERO_SHOT_TEMPLATES.iter().map(|t| t.to_string()).collect()
-    } else {
-        args.prompts.clone()
-    };
+    let prompts = templates_or_shared(&args.prompts);
     if args.common.json {
         return print_json(json!({
             "model": args.common.model.display().to_string(),
@@ -239,10 +259,9 @@ pub fn zero_shot(args: ZeroShotArgs) -> Result<()> {
             })).collect::<Vec<_>>(),
         }));
     }
-    let quoted: Vec<String> = prompts.iter().map(|p| format!("`{p}`")).collect();
     println!(
         "zero-shot: {n} held-out images per concept, prompts {} (chance {:.1}%)",
-        quoted.join(", "),
+        quote(&prompts),
         100.0 / names.len() as f64
     );
     for (m, r) in modalities.iter().zip(&reports) {
@@ -473,13 +492,15 @@ pub fn attack(args: AttackArgs) -> Result<()> {
         );
     }
     let study = Study::load(&args.common.model)?;
-    let report = study.attack(n, word, args.letter_height)?;
+    let report = study.attack(n, word, args.letter_height, &args.prompts)?;
     let names = study.concepts();
+    let prompts = templates_or_shared(&args.prompts);
     if args.common.json {
         return print_json(json!({
             "model": args.common.model.display().to_string(),
             "word": word.map(|w| names[w]),
             "letter_height": args.letter_height,
+            "prompts": prompts,
             "per_concept": n,
             "concepts": names,
             "report": report,
@@ -496,6 +517,7 @@ pub fn attack(args: AttackArgs) -> Result<()> {
             None => String::new(),
         }
     );
+    println!("classified against the prompts {}", quote(&prompts));
     println!(
         "{:<10} {:>7} {:>9} {:>9}",
         "concept", "clean", "attacked", "flipped"
@@ -522,6 +544,28 @@ pub fn attack(args: AttackArgs) -> Result<()> {
         report.concepts.iter().filter(|c| c.flip_rate > 0.5).count(),
         report.concepts.len()
     );
+    let landed: usize = report.elsewhere.iter().sum();
+    let attacked: usize = report.concepts.iter().map(|c| c.attacked).sum();
+    if landed > 0 && args.elsewhere > 0 {
+        let mut most: Vec<(usize, usize)> = report
+            .elsewhere
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|&(_, count)| count > 0)
+            .collect();
+        most.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let listed: Vec<String> = most
+            .iter()
+            .take(args.elsewhere)
+            .map(|&(c, count)| format!("{} {count}", names[c]))
+            .collect();
+        println!(
+            "landed on a third concept: {:.1}% ({landed} of {attacked}), most often {}",
+            100.0 * landed as f64 / attacked.max(1) as f64,
+            listed.join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -138,6 +138,16 @@ impl Study {
         Ok(class_embeddings(&self.clip, &self.prompts, &[])?)
     }
 
+    /// Normalized class embeddings from `templates` (`{}` for the name), averaged; the shared
+    /// prompts where there are none.
+    pub fn classes_for(&self, templates: &[String]) -> Result<Tensor<B, 2>> {
+        if templates.is_empty() {
+            return self.classes();
+        }
+        let prompts = class_prompts_from(&self.tokenizer, templates)?;
+        Ok(class_embeddings(&self.clip, &prompts, &[])?)
+    }
+
     /// The `top` most multimodal neurons of `layer`, with evidence and text alignment.
     pub fn neurons(
         &self,
@@ -275,12 +285,7 @@ impl Study {
         per_concept: usize,
         templates: &[String],
     ) -> Result<Vec<ZeroShotReport>> {
-        let prompts = if templates.is_empty() {
-            self.prompts.clone()
-        } else {
-            class_prompts_from(&self.tokenizer, templates)?
-        };
-        let classes = class_embeddings(&self.clip, &prompts, &[])?;
+        let classes = self.classes_for(templates)?;
         modalities
             .iter()
             .map(|&m| {
@@ -292,12 +297,14 @@ impl Study {
     }
 
     /// Typographic attacks on `per_concept` evaluation drawings of every concept, the word in
-    /// letters `height` of the image side high where given (else as in the training data).
+    /// letters `height` of the image side high where given (else as in the training data),
+    /// classified against the shared prompts or `templates`.
     pub fn attack(
         &self,
         per_concept: usize,
         word: Option<usize>,
         height: Option<f32>,
+        templates: &[String],
     ) -> Result<AttackReport> {
         let cases = attack_cases(per_concept, word);
         let (clean, attacked) = attack_images(&cases, self.pre.size as u32, height);
@@ -312,7 +319,7 @@ impl Study {
             &clean,
             &attacked,
             &cases,
-            self.classes()?,
+            self.classes_for(templates)?,
             BATCH,
         )?)
     }

@@ -76,6 +76,8 @@ fn bad_requests_fail_with_a_message_not_a_panic() {
     }
     let e = error_of(&["attack", "--model", &m, "--per-concept", "0"]);
     assert!(e.contains("at least 1"), "{e}");
+    let e = error_of(&["attack", "--model", &m, "--prompt", "the word"]);
+    assert!(e.contains("has no `{}`"), "{e}");
     // Files: missing, not a bundle.
     let e = error_of(&["attack", "--model", "/nonexistent/model.msb"]);
     assert!(
@@ -214,6 +216,10 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
         stdout.contains("predictions flipped to the written word"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("classified against the prompts `{}`, `a {}`, `a drawing of a {}`"),
+        "{stdout}"
+    );
     // Bigger letters attack other images: the clean accuracy stays, the report says the size.
     let attack_json = |extra: &[&str]| {
         let mut args = vec!["attack", "--model", &m, "--per-concept", "2", "--json"];
@@ -230,6 +236,46 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
         big["report"]["clean_accuracy"]
     );
     assert_ne!(plain["report"]["concepts"], big["report"]["concepts"]);
+    // Every attacked drawing holds its label, flips to the word, or lands on a third concept,
+    // which the report counts by concept.
+    let report = &plain["report"];
+    let elsewhere: Vec<u64> = report["elsewhere"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .collect();
+    assert_eq!(elsewhere.len(), plain["concepts"].as_array().unwrap().len());
+    let attacked: f64 = report["concepts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["attacked"].as_f64().unwrap())
+        .sum();
+    let held_or_flipped = attacked
+        * (report["attacked_accuracy"].as_f64().unwrap() + report["flip_rate"].as_f64().unwrap());
+    assert_eq!(
+        elsewhere.iter().sum::<u64>(),
+        (attacked - held_or_flipped).round() as u64
+    );
+    // --prompt is what the classes are read from: `the word {}` alone names drawings far
+    // less well than the shared prompts (measured 60 % against 92 % on these 60 drawings).
+    assert_eq!(plain["prompts"].as_array().unwrap().len(), 4);
+    let word = attack_json(&["--prompt", "the word {}"]);
+    assert_eq!(word["prompts"], serde_json::json!(["the word {}"]));
+    let accuracy = |v: &serde_json::Value| v["report"]["clean_accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy(&word) < accuracy(&plain) - 0.15,
+        "clean drawings: `the word {{}}` {} against the shared prompts {}",
+        accuracy(&word),
+        accuracy(&plain)
+    );
+    let (ok, stdout, stderr) = modalscope(&["attack", "--model", &m, "--per-concept", "2"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("landed on a third concept: "),
+        "the built-in model's attacks land elsewhere too: {stdout}"
+    );
 
     let (ok, stdout, stderr) = modalscope(&[
         "families",

@@ -294,7 +294,7 @@ fn lesioning_a_concepts_neurons_hurts_it_several_times_more_than_the_others() {
 #[ignore = "not reached yet: on the shipped model 41.2 % of attacked images flip to the written word, 7 concepts of 30 most of the time (circle, cup, star, arrow, flower, car, envelope; 6 more exactly half of the time); the word takes the drawing's label away (90.8 % -> 5.4 %), but over half of attacked images land on a third concept"]
 fn typographic_attacks_flip_most_concepts_to_the_written_word() {
     let s = study();
-    let report = s.attack(EVAL, None, None).unwrap();
+    let report = s.attack(EVAL, None, None, &[]).unwrap();
     print_attack(&s, &report);
     assert!(
         report.flipped_concepts > ATTACK_FLOOR,
@@ -311,7 +311,7 @@ fn typographic_attacks_flip_most_concepts_to_the_written_word() {
 #[test]
 fn typographic_attacks_take_most_concepts_labels_away() {
     let s = study();
-    let report = s.attack(EVAL, None, None).unwrap();
+    let report = s.attack(EVAL, None, None, &[]).unwrap();
     print_attack(&s, &report);
     let broken = report
         .concepts
