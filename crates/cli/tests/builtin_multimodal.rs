@@ -347,4 +347,16 @@ fn print_attack(s: &Study, report: &AttackReport) {
         100.0 * report.flip_rate,
         100.0 * report.flipped_concepts
     );
+    let landed: Vec<String> = report
+        .elsewhere
+        .iter()
+        .enumerate()
+        .filter(|&(_, &n)| n > 0)
+        .map(|(c, n)| format!("{} {n}", names[c]))
+        .collect();
+    println!(
+        "landed on a third concept: {} images ({})",
+        report.elsewhere.iter().sum::<usize>(),
+        landed.join(", ")
+    );
 }
