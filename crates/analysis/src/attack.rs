@@ -50,6 +50,22 @@ pub struct AttackReport {
     pub elsewhere: Vec<usize>,
 }
 
+impl AttackReport {
+    /// The third concepts attacked drawings landed on, with their counts, most often first
+    /// (ties by concept order).
+    pub fn elsewhere_most_often(&self) -> Vec<(usize, usize)> {
+        let mut most: Vec<(usize, usize)> = self
+            .elsewhere
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|&(_, count)| count > 0)
+            .collect();
+        most.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        most
+    }
+}
+
 /// Builds the report from predictions: `clean` with `clean_labels`, `attacked` with `cases`.
 pub fn attack_report(
     clean: &[usize],
@@ -272,6 +288,7 @@ mod tests {
         let attacked = [2, 2, 0, 2, 2];
         let r = attack_report(&[0, 1, 2], &[0, 1, 2], &attacked, &cases, 3);
         assert_eq!(r.elsewhere, vec![1, 0, 2]);
+        assert_eq!(r.elsewhere_most_often(), vec![(2, 2), (0, 1)]);
         let landed: usize = r.elsewhere.iter().sum();
         let n = cases.len() as f64;
         assert!((landed as f64 / n - (1.0 - r.flip_rate - r.attacked_accuracy)).abs() < 1e-12);

@@ -547,15 +547,8 @@ pub fn attack(args: AttackArgs) -> Result<()> {
     let landed: usize = report.elsewhere.iter().sum();
     let attacked: usize = report.concepts.iter().map(|c| c.attacked).sum();
     if landed > 0 && args.elsewhere > 0 {
-        let mut most: Vec<(usize, usize)> = report
-            .elsewhere
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|&(_, count)| count > 0)
-            .collect();
-        most.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let listed: Vec<String> = most
+        let listed: Vec<String> = report
+            .elsewhere_most_often()
             .iter()
             .take(args.elsewhere)
             .map(|&(c, count)| format!("{} {count}", names[c]))

@@ -348,11 +348,9 @@ fn print_attack(s: &Study, report: &AttackReport) {
         100.0 * report.flipped_concepts
     );
     let landed: Vec<String> = report
-        .elsewhere
+        .elsewhere_most_often()
         .iter()
-        .enumerate()
-        .filter(|&(_, &n)| n > 0)
-        .map(|(c, n)| format!("{} {n}", names[c]))
+        .map(|&(c, n)| format!("{} {n}", names[c]))
         .collect();
     println!(
         "landed on a third concept: {} images ({})",
