@@ -14,8 +14,8 @@ use burn::tensor::backend::Backend;
 use image::RgbImage;
 use modalscope_model::Preprocessor;
 use modalscope_synth::{
-    CONCEPTS, HELDOUT_SEED, Modality, Scene, ZERO_SHOT_TEMPLATES, render_concept, render_drawn,
-    render_mixed,
+    CONCEPTS, HELDOUT_SEED, Modality, Overlay, Scene, ZERO_SHOT_TEMPLATES, render_concept,
+    render_drawn,
 };
 use modalscope_tokenizer::ClipTokenizer;
 
@@ -181,12 +181,12 @@ pub fn attack_cases(per_concept: usize, word: Option<usize>) -> Vec<AttackCase> 
 }
 
 /// The images of attack cases, from the evaluation seeds: for each case its clean drawing
-/// and the same scene with the written concept's name on it (`size` pixels square), in
-/// letters `height` of the side high where given (else as in the training's mixtures).
+/// and the same scene with the written concept's name on it (`size` pixels square), written
+/// as `overlay` says (what it leaves open as in the training's mixtures).
 pub fn attack_images(
     cases: &[AttackCase],
     size: u32,
-    height: Option<f32>,
+    overlay: Overlay,
 ) -> (Vec<RgbImage>, Vec<RgbImage>) {
     let mut clean = Vec::with_capacity(cases.len());
     let mut attacked = Vec::with_capacity(cases.len());
@@ -197,10 +197,7 @@ pub fn attack_images(
         let s = seed(case.concept, EVAL_FIRST, i);
         clean.push(render_drawn(case.concept, size, s));
         let word = CONCEPTS[case.written];
-        attacked.push(match height {
-            Some(h) => Scene::mixed_with_height(case.concept, word, s, h).render(size),
-            None => render_mixed(case.concept, word, size, s),
-        });
+        attacked.push(Scene::mixed_with(case.concept, word, s, overlay).render(size));
     }
     (clean, attacked)
 }
@@ -262,12 +259,24 @@ mod tests {
             images[5]
         );
         let cases = attack_cases(2, Some(0));
-        let (clean, attacked) = attack_images(&cases, 24, None);
+        let (clean, attacked) = attack_images(&cases, 24, Overlay::default());
         assert_eq!((clean.len(), attacked.len()), (cases.len(), cases.len()));
         assert_ne!(clean[0], attacked[0]);
-        // A letter height changes the words only: the same clean drawings, other attacks.
-        let (clean_big, attacked_big) = attack_images(&cases, 24, Some(0.35));
-        assert_eq!(clean, clean_big);
-        assert_ne!(attacked, attacked_big);
+        // A letter height or a backing changes the words only: the same clean drawings,
+        // other attacks.
+        for overlay in [
+            Overlay {
+                height: Some(0.35),
+                ..Overlay::default()
+            },
+            Overlay {
+                backing: modalscope_synth::Backing::Label,
+                ..Overlay::default()
+            },
+        ] {
+            let (clean_other, attacked_other) = attack_images(&cases, 24, overlay);
+            assert_eq!(clean, clean_other);
+            assert_ne!(attacked, attacked_other);
+        }
     }
 }

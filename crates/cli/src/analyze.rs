@@ -12,7 +12,7 @@ use modalscope_cli::study::{
     BATCH, EVAL_FIRST, Modality, PROBE_FIRST, Study, concept_index, parse_units,
 };
 use modalscope_model::Lesion;
-use modalscope_synth::ZERO_SHOT_TEMPLATES;
+use modalscope_synth::{Backing, Overlay, ZERO_SHOT_TEMPLATES};
 use serde_json::json;
 
 /// Options every analysis shares.
@@ -46,6 +46,27 @@ impl From<ReduceArg> for Reduce {
             ReduceArg::Class => Reduce::Class,
             ReduceArg::Mean => Reduce::Mean,
             ReduceArg::Max => Reduce::Max,
+        }
+    }
+}
+
+/// What `modalscope attack` writes its word on.
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum BackingArg {
+    /// A paper label on some drawings, straight ink on the rest, as in the training's mixtures.
+    Trained,
+    /// A paper label on every drawing, as the study's handwritten notes stuck on objects.
+    Label,
+    /// Ink straight on every drawing.
+    Ink,
+}
+
+impl From<BackingArg> for Backing {
+    fn from(b: BackingArg) -> Self {
+        match b {
+            BackingArg::Trained => Backing::AsTrained,
+            BackingArg::Label => Backing::Label,
+            BackingArg::Ink => Backing::Ink,
         }
     }
 }
@@ -157,6 +178,9 @@ pub struct AttackArgs {
     /// 0.13 to 0.21 at random, as in the training's mixtures; long words shrink to fit).
     #[arg(long)]
     letter_height: Option<f32>,
+    /// What the word is written on (the same drawings, places and letter sizes either way).
+    #[arg(long, value_enum, default_value = "trained")]
+    backing: BackingArg,
     /// A prompt template with `{}` for the concept's name, e.g. "the word {}"; repeat it to
     /// average several (default: the shared prompts `{}`, `a {}`, `a drawing of a {}`,
     /// `the word {}`).
@@ -492,7 +516,11 @@ pub fn attack(args: AttackArgs) -> Result<()> {
         );
     }
     let study = Study::load(&args.common.model)?;
-    let report = study.attack(n, word, args.letter_height, &args.prompts)?;
+    let overlay = Overlay {
+        height: args.letter_height,
+        backing: args.backing.into(),
+    };
+    let report = study.attack(n, word, overlay, &args.prompts)?;
     let names = study.concepts();
     let prompts = templates_or_shared(&args.prompts);
     if args.common.json {
@@ -500,6 +528,7 @@ pub fn attack(args: AttackArgs) -> Result<()> {
             "model": args.common.model.display().to_string(),
             "word": word.map(|w| names[w]),
             "letter_height": args.letter_height,
+            "backing": args.backing.to_possible_value().map(|v| v.get_name().to_string()),
             "prompts": prompts,
             "per_concept": n,
             "concepts": names,
@@ -515,6 +544,14 @@ pub fn attack(args: AttackArgs) -> Result<()> {
         match args.letter_height {
             Some(h) => format!(" in letters {:.0}% of the side high", 100.0 * h),
             None => String::new(),
+        }
+    );
+    println!(
+        "written {}",
+        match args.backing {
+            BackingArg::Trained => "on a paper label or in ink, as in the training's mixtures",
+            BackingArg::Label => "on a paper label",
+            BackingArg::Ink => "in ink straight on the drawing",
         }
     );
     println!("classified against the prompts {}", quote(&prompts));

@@ -26,7 +26,7 @@ use modalscope_analysis::{
     zero_shot_report,
 };
 use modalscope_model::{Clip, Lesion, Preprocessor};
-use modalscope_synth::CONCEPTS;
+use modalscope_synth::{CONCEPTS, Overlay};
 use modalscope_tokenizer::ClipTokenizer;
 
 pub use modalscope_analysis::concepts::{
@@ -296,18 +296,18 @@ impl Study {
             .collect()
     }
 
-    /// Typographic attacks on `per_concept` evaluation drawings of every concept, the word in
-    /// letters `height` of the image side high where given (else as in the training data),
-    /// classified against the shared prompts or `templates`.
+    /// Typographic attacks on `per_concept` evaluation drawings of every concept, the word
+    /// written as `overlay` says (what it leaves open as in the training data), classified
+    /// against the shared prompts or `templates`.
     pub fn attack(
         &self,
         per_concept: usize,
         word: Option<usize>,
-        height: Option<f32>,
+        overlay: Overlay,
         templates: &[String],
     ) -> Result<AttackReport> {
         let cases = attack_cases(per_concept, word);
-        let (clean, attacked) = attack_images(&cases, self.pre.size as u32, height);
+        let (clean, attacked) = attack_images(&cases, self.pre.size as u32, overlay);
         let device = self.clip.device();
         let clean = LabelledImages {
             images: self.pre.batch(&clean, &device),

@@ -78,6 +78,8 @@ fn bad_requests_fail_with_a_message_not_a_panic() {
     assert!(e.contains("at least 1"), "{e}");
     let e = error_of(&["attack", "--model", &m, "--prompt", "the word"]);
     assert!(e.contains("has no `{}`"), "{e}");
+    let e = error_of(&["attack", "--model", &m, "--backing", "paper"]);
+    assert!(e.contains("trained, label, ink"), "{e}");
     // Files: missing, not a bundle.
     let e = error_of(&["attack", "--model", "/nonexistent/model.msb"]);
     assert!(
@@ -236,6 +238,26 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
         big["report"]["clean_accuracy"]
     );
     assert_ne!(plain["report"]["concepts"], big["report"]["concepts"]);
+    // So do words on paper labels, in big letters the study's attack: they flip more of the
+    // 60 drawings to the word than the same letters in ink (measured 67 % against 52 %).
+    assert_eq!(plain["backing"], "trained");
+    let label = attack_json(&["--backing", "label", "--letter-height", "0.3"]);
+    let ink = attack_json(&["--backing", "ink", "--letter-height", "0.3"]);
+    assert_eq!(
+        (&label["backing"], &ink["backing"]),
+        (&"label".into(), &"ink".into())
+    );
+    assert_eq!(
+        label["report"]["clean_accuracy"],
+        plain["report"]["clean_accuracy"]
+    );
+    let flips = |v: &serde_json::Value| v["report"]["flip_rate"].as_f64().unwrap();
+    assert!(
+        flips(&label) > flips(&ink),
+        "labels flip {} of the drawings, ink {}",
+        flips(&label),
+        flips(&ink)
+    );
     // Every attacked drawing holds its label, flips to the word, or lands on a third concept,
     // which the report counts by concept.
     let report = &plain["report"];

@@ -7,13 +7,15 @@
 //!    zero-shot accuracy on that concept clearly more than on the others (by the margin below,
 //!    on images the neurons were not chosen on);
 //! 3. writing another concept's name on a drawing flips the prediction to the written word
-//!    for most concepts (reached in part: it takes the drawing's label away for most
-//!    concepts, but the prediction lands on the word for a third of the drawings).
+//!    for most concepts: reached with the study's attack, a paper label in big letters; in
+//!    ink at the training's letter sizes the word takes the drawing's label away for most
+//!    concepts, but the prediction lands on the word for four drawings in ten.
 
 use std::collections::BTreeMap;
 
 use modalscope_analysis::{AttackReport, LabelledImages, Reduce, UnitScore};
 use modalscope_cli::study::{B, Study, probes};
+use modalscope_synth::{Backing, Overlay};
 
 const BUNDLE: &[u8] = include_bytes!("../../../web/builtin.msb");
 
@@ -45,6 +47,12 @@ const DIRECTION_FIT: usize = 20;
 /// Share of concepts whose attacked drawings must flip to the written word more often than
 /// not.
 const ATTACK_FLOOR: f64 = 0.5;
+/// Drawings per concept attacked with a paper label (as many as lesions are measured on: with
+/// 8, one drawing more or less moves a concept across "more often than not").
+const LABEL_ATTACK_EVAL: usize = 20;
+/// Cap height of the words on paper labels, as a fraction of the image side: the middle of
+/// the training's big written words (0.26 to 0.36).
+const LABEL_LETTERS: f32 = 0.3;
 
 fn study() -> Study {
     Study::from_bytes(BUNDLE).expect("the built-in bundle loads")
@@ -294,11 +302,34 @@ fn lesioning_a_concepts_neurons_hurts_it_several_times_more_than_the_others() {
 #[ignore = "not reached yet: on the shipped model 41.2 % of attacked images flip to the written word, 7 concepts of 30 most of the time (circle, cup, star, arrow, flower, car, envelope; 6 more exactly half of the time); the word takes the drawing's label away (90.8 % -> 5.4 %), but over half of attacked images land on a third concept"]
 fn typographic_attacks_flip_most_concepts_to_the_written_word() {
     let s = study();
-    let report = s.attack(EVAL, None, None, &[]).unwrap();
+    let report = s.attack(EVAL, None, Overlay::default(), &[]).unwrap();
     print_attack(&s, &report);
     assert!(
         report.flipped_concepts > ATTACK_FLOOR,
         "only {:.1}% of concepts flip to the written word (floor {:.0}%)",
+        100.0 * report.flipped_concepts,
+        100.0 * ATTACK_FLOOR
+    );
+}
+
+/// The study's own attack, a handwritten note stuck on an object (an apple labelled "iPod"):
+/// the word on a paper label in letters as big as the training's big written words (0.26 to
+/// 0.36 of the side), on [`LABEL_ATTACK_EVAL`] drawings of each concept. Measured on the
+/// shipped model: 57.2 % of attacked drawings flip to the word, 18 concepts of 30 more often
+/// than not (in ink straight on the drawing, the same letters flip 45.5 %, 9 concepts; on
+/// labels in the training's letter sizes, 45.2 %, 9 concepts).
+#[test]
+fn typographic_attacks_on_paper_labels_flip_most_concepts_to_the_written_word() {
+    let s = study();
+    let overlay = Overlay {
+        height: Some(LABEL_LETTERS),
+        backing: Backing::Label,
+    };
+    let report = s.attack(LABEL_ATTACK_EVAL, None, overlay, &[]).unwrap();
+    print_attack(&s, &report);
+    assert!(
+        report.flipped_concepts > ATTACK_FLOOR,
+        "only {:.1}% of concepts flip to the word on a label (floor {:.0}%)",
         100.0 * report.flipped_concepts,
         100.0 * ATTACK_FLOOR
     );
@@ -311,7 +342,7 @@ fn typographic_attacks_flip_most_concepts_to_the_written_word() {
 #[test]
 fn typographic_attacks_take_most_concepts_labels_away() {
     let s = study();
-    let report = s.attack(EVAL, None, None, &[]).unwrap();
+    let report = s.attack(EVAL, None, Overlay::default(), &[]).unwrap();
     print_attack(&s, &report);
     let broken = report
         .concepts

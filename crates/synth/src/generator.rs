@@ -6,7 +6,7 @@ use crate::caption::{describe_drawn, describe_mixed, describe_written};
 use crate::concept::{CONCEPTS, DECOYS, is_short};
 use crate::error::SynthError;
 use crate::rng::Rng;
-use crate::scene::Scene;
+use crate::scene::{Overlay, Scene};
 
 /// What a generator produces and in which proportions.
 #[derive(Clone, Debug, PartialEq)]
@@ -199,7 +199,8 @@ impl Generator {
                         }
                     }
                 };
-                let scene = Scene::sample_mixed(&mut rng, concept, CONCEPTS[word], None);
+                let scene =
+                    Scene::sample_mixed(&mut rng, concept, CONCEPTS[word], Overlay::default());
                 let drawing = scene.drawing.expect("a mixed scene has a drawing");
                 let lettering = scene.lettering.clone().expect("a mixed scene has a word");
                 let caption = if rng.chance(c.p_word_only) {

@@ -49,6 +49,33 @@ pub struct Scene {
     pub lettering: Option<Lettering>,
 }
 
+/// How a word is written on a drawing in a typographic attack; what is left `None` or
+/// [`Backing::AsTrained`] is drawn at random as in the training's mixtures.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Overlay {
+    /// Cap height as a fraction of the image side (shrunk only where the word would not
+    /// fit); `None`: 0.13 to 0.21, as the training's mixtures.
+    pub height: Option<f32>,
+    /// What the word is written on.
+    pub backing: Backing,
+}
+
+/// What an attack's word is written on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backing {
+    /// A paper label on some attacks, as on 30 % of the training's mixtures; ink on the rest
+    /// (also where no ink colour would be legible on both drawing and background).
+    #[default]
+    AsTrained,
+    /// Always a paper label, as the study's attacks were handwritten notes stuck on objects.
+    Label,
+    /// Always ink straight on the drawing, in the colour that reads best there.
+    Ink,
+}
+
+/// Share of the training's mixtures whose word sits on a paper label.
+const MIXED_LABELS: f32 = 0.3;
+
 /// The contrast ratio every figure and word keeps against what lies beneath it.
 const MIN_CONTRAST: f32 = 2.6;
 /// Share of written words in big letters in held-out scenes and, by default, in training.
@@ -71,14 +98,14 @@ impl Scene {
 
     /// A random drawing of `concept` with `word` written over it: a typographic attack.
     pub fn mixed(concept: usize, word: &str, seed: u64) -> Scene {
-        Self::sample_mixed(&mut Rng::new(seed), concept, word, None)
+        Self::sample_mixed(&mut Rng::new(seed), concept, word, Overlay::default())
     }
 
-    /// [`Scene::mixed`] with the word's letters `height` of the image side high (shrunk only
-    /// where the word would not fit): the same drawing, colours and place, a bigger or
-    /// smaller word.
-    pub fn mixed_with_height(concept: usize, word: &str, seed: u64, height: f32) -> Scene {
-        Self::sample_mixed(&mut Rng::new(seed), concept, word, Some(height))
+    /// [`Scene::mixed`] with the word written as `overlay` says (letter height, paper label or
+    /// ink): the same drawing, background and place; what `overlay` leaves open is drawn as
+    /// in the training's mixtures.
+    pub fn mixed_with(concept: usize, word: &str, seed: u64, overlay: Overlay) -> Scene {
+        Self::sample_mixed(&mut Rng::new(seed), concept, word, overlay)
     }
 
     /// Renders the scene as a `size × size` image.
@@ -150,13 +177,14 @@ impl Scene {
     }
 
     /// A random drawing of `concept` (mostly big) with `word` written over part of it, in a
-    /// colour legible on both drawing and background, or on a label; `height` replaces the
-    /// random letter height (drawn all the same, so the rest of the scene stays as it was).
+    /// colour legible on both drawing and background, or on a label; what `overlay` fixes
+    /// replaces the random choice (drawn all the same, so the rest of the scene stays as it
+    /// was).
     pub(crate) fn sample_mixed(
         rng: &mut Rng,
         concept: usize,
         word: &str,
-        height: Option<f32>,
+        overlay: Overlay,
     ) -> Scene {
         let Scene {
             background,
@@ -165,7 +193,7 @@ impl Scene {
         } = Self::sample_drawing(rng, concept, 0.75);
         let drawing = drawing.expect("a drawn scene has a drawing");
         let random_height = rng.range(0.13, 0.21);
-        let height = height.unwrap_or(random_height);
+        let height = overlay.height.unwrap_or(random_height);
         let x = drawing.centre[0] + rng.range(-0.08, 0.08);
         let band = [0.0, -0.25, 0.25][rng.below(3)] * drawing.extent;
         let y = drawing.centre[1] + band + rng.range(-0.04, 0.04);
@@ -178,11 +206,11 @@ impl Scene {
             to_unit(background.top),
             to_unit(background.bottom),
         ];
-        let labelled = rng.chance(0.3);
-        let choice = if labelled {
-            None
-        } else {
-            legible_among(rng, &under, Some(drawing.colour))
+        let labelled = rng.chance(MIXED_LABELS);
+        let choice = match overlay.backing {
+            Backing::AsTrained if !labelled => legible_among(rng, &under, Some(drawing.colour)),
+            Backing::Ink => Some(legible(rng, &under, Some(drawing.colour))),
+            Backing::AsTrained | Backing::Label => None,
         };
         let (colour, ink) = choice.unwrap_or_else(|| {
             let paper = paper(rng, &background);

@@ -1,7 +1,7 @@
 //! Every concept renders in every kind and size, visibly but without filling the image.
 
 use image::RgbImage;
-use modalscope_synth::{CONCEPTS, Scene};
+use modalscope_synth::{Backing, CONCEPTS, Overlay, Scene};
 
 const SIZES: [u32; 4] = [48, 64, 96, 128];
 
@@ -158,7 +158,11 @@ fn an_attack_word_takes_the_asked_height_on_the_same_drawing() {
         let concept = seed as usize % CONCEPTS.len();
         let plain = Scene::mixed(concept, "cup", seed);
         for height in [0.1, 0.2, 0.3, 0.45] {
-            let sized = Scene::mixed_with_height(concept, "cup", seed, height);
+            let overlay = Overlay {
+                height: Some(height),
+                ..Overlay::default()
+            };
+            let sized = Scene::mixed_with(concept, "cup", seed, overlay);
             // The drawing, background and the word's colour and case are those of the plain
             // attack; only the letters' size (and so where they fit) differs.
             assert_eq!(sized.drawing, plain.drawing);
@@ -189,4 +193,47 @@ fn an_attack_word_takes_the_asked_height_on_the_same_drawing() {
             }
         }
     }
+}
+
+#[test]
+fn an_attack_word_goes_on_a_label_or_in_ink_as_asked_on_the_same_drawing() {
+    let with = |concept, seed, backing| {
+        let overlay = Overlay {
+            backing,
+            ..Overlay::default()
+        };
+        Scene::mixed_with(concept, "bell", seed, overlay)
+    };
+    let mut trained_labels = 0;
+    for seed in 0..60 {
+        let concept = seed as usize % CONCEPTS.len();
+        let plain = Scene::mixed(concept, "bell", seed);
+        assert_eq!(with(concept, seed, Backing::AsTrained), plain);
+        let label = with(concept, seed, Backing::Label);
+        let ink = with(concept, seed, Backing::Ink);
+        for forced in [&label, &ink] {
+            assert_eq!(forced.drawing, plain.drawing);
+            assert_eq!(forced.background, plain.background);
+            let (a, b) = (forced.lettering.as_ref(), plain.lettering.as_ref());
+            assert_eq!(a.unwrap().uppercase, b.unwrap().uppercase);
+        }
+        assert!(label.lettering.as_ref().unwrap().params.label.is_some());
+        assert!(ink.lettering.as_ref().unwrap().params.label.is_none());
+        // Forcing the backing the training's draw chose changes nothing.
+        if plain.lettering.as_ref().unwrap().params.label.is_some() {
+            trained_labels += 1;
+            assert_eq!(label, plain, "seed {seed}");
+        } else {
+            assert_eq!(ink, plain, "seed {seed}");
+        }
+        // The label shows: it changes more of the image than ink alone does.
+        let clean = Scene::drawn(concept, seed).render(64);
+        assert_ne!(ink.render(64), clean, "seed {seed}: the ink shows");
+        assert!(
+            changed_fraction(&label.render(64), &clean) > changed_fraction(&ink.render(64), &clean),
+            "seed {seed}"
+        );
+    }
+    // About 30 % of the training's attacks are on labels.
+    assert!((8..=30).contains(&trained_labels), "{trained_labels} of 60");
 }
