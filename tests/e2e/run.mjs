@@ -1064,10 +1064,26 @@ const scenarios = [
       check(Math.abs(p2.after - 1) < 0.01, `the probabilities sum to ${p2.after}`);
       await env.shot(page, "attack-live");
       env.log(`new word shown ${liveMs} ms after typing (debounced); link ${hash}`);
+      // On a paper label: the link carries the paper, the word's red ink stays legible, the
+      // attacked image changes and the drawing does not.
+      const [beforeInk, afterInk] = await page.$$eval("canvas.attack-image", (cs) => cs.map((c) => c.toDataURL()));
+      check(!(await page.isEnabled("#attack-label-color")), "the paper colour is live without a label");
+      await page.check("#attack-label");
+      await page.waitForFunction(() => location.hash.includes("label=f4f0e4"), null, { timeout: 120_000 });
+      check(await page.isEnabled("#attack-label-color"), "the paper colour stays disabled with a label");
+      check((await page.evaluate(() => location.hash)).includes("color=cc0000"), "red ink, legible on a pale label, was changed");
+      check((await waitForAnalysis(page)).state === "done", "the attack on a label failed");
+      await page.waitForFunction((old) => document.querySelectorAll("canvas.attack-image")[1]?.toDataURL() !== old, afterInk, { timeout: 120_000 });
+      const [beforeLabel] = await page.$$eval("canvas.attack-image", (cs) => cs.map((c) => c.toDataURL()));
+      check(beforeLabel === beforeInk, "a label changed the drawing before the attack");
+      await env.shot(page, "attack-label");
+      const labelHash = await page.evaluate(() => location.hash);
+      env.log(`on a paper label: ${labelHash}`);
       // The link reproduces the attack in a fresh page.
       const again = await newPage(env.context);
-      await again.goto(env.url + hash);
+      await again.goto(env.url + labelHash);
       check((await waitForAnalysis(again)).state === "done", "the attack link did not reproduce");
+      check(await again.isChecked("#attack-label"), "the link's label did not tick the box");
       const p3 = await again.$$eval("#attack-probs tbody tr", (trs) => trs.map((tr) => tr.dataset.after).join());
       const p4 = await page.$$eval("#attack-probs tbody tr", (trs) => trs.map((tr) => tr.dataset.after).join());
       check(p3 === p4, "the link gives other probabilities than the page it came from");

@@ -634,12 +634,15 @@ async fn attack<B: AutodiffBackend, H: Host>(
     let pre = preprocessor(engine);
     let before = attack_base(&spec.image, &pre)?;
     let mut after = before.clone();
-    let params = WordParams::new(
-        spec.x as f32 / 100.0,
-        spec.y as f32 / 100.0,
-        spec.size as f32 / 100.0,
-        spec.colour,
-    );
+    let params = WordParams {
+        label: spec.label,
+        ..WordParams::new(
+            spec.x as f32 / 100.0,
+            spec.y as f32 / 100.0,
+            spec.size as f32 / 100.0,
+            spec.colour,
+        )
+    };
     write_word(&mut after, &spec.word, params);
     let device = engine.clip().device();
     let batch = pre.batch::<B>(&[before.clone(), after.clone()], &device);
@@ -1086,7 +1089,7 @@ mod tests {
     fn attacks_give_probabilities_and_changed_units() {
         let e = engine();
         let layer = mlp(&e);
-        let spec = |image: AttackImage, word: &str| {
+        let labelled = |image: AttackImage, word: &str, label: Option<[u8; 3]>| {
             AnalysisTask::Attack(AttackSpec {
                 model: e.info().name.clone(),
                 image,
@@ -1095,9 +1098,11 @@ mod tests {
                 y: 50,
                 size: 25,
                 colour: [0, 0, 0],
+                label,
                 layer: layer.clone(),
             })
         };
+        let spec = |image: AttackImage, word: &str| labelled(image, word, None);
         let drawn = AttackImage::Drawn {
             concept: 24,
             index: 0,
@@ -1118,6 +1123,26 @@ mod tests {
         assert_eq!(r.changed.len(), CHANGED_UNITS);
         let d = |u: &UnitDelta| (u.after - u.before).abs();
         assert!(r.changed.windows(2).all(|w| d(&w[0]) >= d(&w[1])));
+        // On a paper label: the same drawing, the word on a patch of the paper's colour.
+        let paper = [244, 240, 228];
+        let (result, _) = run(&e, labelled(drawn.clone(), "house", Some(paper)));
+        let Ok(AnalysisResult::Attack(on_label)) = result else {
+            panic!("{result:?}")
+        };
+        let papery = |image: &Rgba| {
+            image
+                .bytes
+                .chunks(4)
+                .filter(|p| (0..3).all(|i| p[i].abs_diff(paper[i]) < 12))
+                .count()
+        };
+        assert_eq!(on_label.before, r.before);
+        assert!(
+            papery(&on_label.after) > papery(&r.after) + 20,
+            "{} paper pixels against {}",
+            papery(&on_label.after),
+            papery(&r.after)
+        );
         // No word: nothing changes.
         let (result, _) = run(&e, spec(drawn, ""));
         let Ok(AnalysisResult::Attack(same)) = result else {

@@ -236,6 +236,8 @@ pub struct AttackSpec {
     pub size: u32,
     /// Colour of the word.
     pub colour: [u8; 3],
+    /// Colour of a paper label under the word (`None`: ink straight on the image).
+    pub label: Option<[u8; 3]>,
     /// Image-tower layer whose most changed units are listed.
     pub layer: String,
 }
@@ -828,6 +830,7 @@ mod tests {
                 y: 40,
                 size: 22,
                 colour: [200, 0, 0],
+                label: Some([244, 240, 228]),
                 layer: "vision.blocks.3.mlp".into(),
             }),
             AnalysisTask::Attack(AttackSpec {
@@ -841,6 +844,7 @@ mod tests {
                 y: 100,
                 size: 5,
                 colour: [0, 0, 0],
+                label: None,
                 layer: "vision.embeds".into(),
             }),
             AnalysisTask::Families(FamiliesSpec {
@@ -877,6 +881,7 @@ mod tests {
                 y: 2,
                 size: 10,
                 colour: [1, 2, 3],
+                label: None,
                 layer: "l".into(),
             }),
         };

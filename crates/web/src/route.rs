@@ -187,6 +187,9 @@ pub struct AttackParams {
     pub size: u32,
     /// Colour of the word.
     pub colour: [u8; 3],
+    /// The colour of a paper label under the word, as the study's handwritten notes stuck on
+    /// objects (`None`: ink straight on the image).
+    pub label: Option<[u8; 3]>,
     /// The layer whose most changed units are listed (default: the image tower's last MLP).
     pub layer: Option<String>,
 }
@@ -202,6 +205,7 @@ impl Default for AttackParams {
             size: 22,
             // White: legible on the default drawing's dark background (black all but vanished).
             colour: [255, 255, 255],
+            label: None,
             layer: None,
         }
     }
@@ -258,6 +262,9 @@ impl AttackParams {
             self.size,
             colour_hex(self.colour)
         );
+        if let Some(paper) = self.label {
+            q.push_str(&format!("&label={}", colour_hex(paper)));
+        }
         if self.seed != 0 {
             q.push_str(&format!("&seed={}", self.seed));
         }
@@ -888,6 +895,14 @@ fn parse_attack(query: &str) -> Result<AttackParams, String> {
                     format!("`{key}={value}`: a colour is six hex digits, e.g. cc0000")
                 })?
             }
+            "label" => {
+                p.label = Some(parse_colour(&value).ok_or_else(|| {
+                    format!(
+                        "`{key}={value}`: a label is the colour of its paper, six hex digits, \
+                         e.g. f4f0e4"
+                    )
+                })?)
+            }
             "seed" => p.seed = number_in(&key, &value, "the drawing", 0..=ATTACK_DRAWINGS - 1)?,
             "layer" => p.layer = Some(value).filter(|l| !l.is_empty()),
             _ => {}
@@ -1270,6 +1285,7 @@ mod tests {
                     y: 80,
                     size: 30,
                     colour: [0xcc, 0, 0],
+                    label: None,
                     layer: None,
                 }
             }
@@ -1289,6 +1305,21 @@ mod tests {
         assert_eq!(params.word, "the word");
         assert_eq!(params.colour, [255, 136, 0]);
         assert_eq!(params.layer.as_deref(), Some("vision.blocks.0"));
+        // A paper label goes into the link and comes back from it.
+        let labelled = AttackParams {
+            label: Some([0xf4, 0xf0, 0xe4]),
+            ..AttackParams::default()
+        };
+        let hash = Route::Attack {
+            model: "m".into(),
+            params: labelled.clone(),
+        }
+        .to_hash();
+        assert!(hash.contains("&label=f4f0e4"), "{hash}");
+        let Route::Attack { params, .. } = route(&hash) else {
+            panic!()
+        };
+        assert_eq!(params, labelled);
     }
 
     #[test]
@@ -1314,6 +1345,7 @@ mod tests {
         assert!(msg("#/m/attack?x=101").contains("between 0 and 100"));
         assert!(msg("#/m/attack?size=90").contains("between"));
         assert!(msg("#/m/attack?color=red").contains("hex"));
+        assert!(msg("#/m/attack?label=yes").contains("colour of its paper"));
         assert!(msg("#/m/attack?seed=500").contains("between 0 and 499"));
         assert!(msg("#/m/l/lesion").contains("nor a view"));
     }
@@ -1363,6 +1395,7 @@ mod tests {
                     y: 100,
                     size: 5,
                     colour: [1, 2, 254],
+                    label: Some([40, 38, 48]),
                     layer: Some("vision.blocks.0.mlp".into()),
                 },
             },

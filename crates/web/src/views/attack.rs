@@ -21,6 +21,13 @@ use super::crumbs::Crumbs;
 pub const DEBOUNCE_MS: u64 = 250;
 /// Labels listed with bars (all are in the table).
 const BARS: usize = 30;
+/// The paper of a label until the user picks another: the pale paper of the generator's labels.
+const PAPER: [u8; 3] = [244, 240, 228];
+
+/// Perceived lightness, 0 to 255, to keep a label's ink legible on its paper.
+fn luma(c: [u8; 3]) -> u8 {
+    ((299 * c[0] as u32 + 587 * c[1] as u32 + 114 * c[2] as u32) / 1000) as u8
+}
 
 /// A file the user picked: its name and bytes.
 type Upload = (String, Arc<Vec<u8>>);
@@ -52,6 +59,9 @@ pub fn AttackPage(
     let y = RwSignal::new(params.y);
     let size = RwSignal::new(params.size);
     let colour = RwSignal::new(params.colour);
+    let label = RwSignal::new(params.label);
+    // The paper a label is drawn on, kept while the label is off so that it comes back.
+    let paper = RwSignal::new(params.label.unwrap_or(PAPER));
     let layer = RwSignal::new(params.layer.clone().unwrap_or_else(|| fallback.clone()));
     let upload = RwSignal::new(None::<Upload>);
     let problem = RwSignal::new(None::<String>);
@@ -64,6 +74,7 @@ pub fn AttackPage(
         y: y.get(),
         size: size.get(),
         colour: colour.get(),
+        label: label.get(),
         layer: Some(layer.get()),
     });
     let href = {
@@ -101,6 +112,7 @@ pub fn AttackPage(
                 y: p.y,
                 size: p.size,
                 colour: p.colour,
+                label: p.label,
                 layer: p.layer.clone().unwrap_or_default(),
             })
         }
@@ -264,7 +276,8 @@ pub fn AttackPage(
                  multimodal neurons respond to a written word much as to the thing drawn. The \
                  labels are the 30 concepts of the procedural generator (prompts such as \
                  \"a drawing of a …\", \"the word …\"); the drawing is a held-out image of the \
-                 concept."
+                 concept. The study's attacks were handwritten notes stuck on things (an apple \
+                 labelled \"iPod\"): tick \"on a paper label\" to write on one."
             </p>
             <form class="attack-controls" id="attack-controls" on:submit=|ev| ev.prevent_default()>
                 <label>
@@ -324,6 +337,35 @@ pub fn AttackPage(
                         on:input=move |ev| {
                             if let Some(c) = crate::route::parse_colour(&event_target_value(&ev)) {
                                 colour.set(c)
+                            }
+                        }/>
+                </label>
+                <label class="check">
+                    <input id="attack-label" type="checkbox"
+                        prop:checked=move || label.get().is_some()
+                        on:change=move |ev| {
+                            if event_target_checked(&ev) {
+                                let p = paper.get_untracked();
+                                // Ink the paper's own shade would hide goes dark or light.
+                                if luma(colour.get_untracked()).abs_diff(luma(p)) < 100 {
+                                    colour.set(if luma(p) > 127 { [20, 20, 20] } else { [240, 240, 240] });
+                                }
+                                label.set(Some(p));
+                            } else {
+                                label.set(None);
+                            }
+                        }/>
+                    "on a paper label"
+                </label>
+                <label>
+                    "paper colour"
+                    <input id="attack-label-color" type="color"
+                        prop:disabled=move || label.get().is_none()
+                        prop:value=move || format!("#{}", colour_hex(paper.get()))
+                        on:input=move |ev| {
+                            if let Some(c) = crate::route::parse_colour(&event_target_value(&ev)) {
+                                paper.set(c);
+                                label.set(Some(c));
                             }
                         }/>
                 </label>
