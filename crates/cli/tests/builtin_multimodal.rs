@@ -301,12 +301,18 @@ fn lesioning_a_concepts_neurons_hurts_it_several_times_more_than_the_others() {
 #[test]
 #[ignore = "not reached yet: on the shipped model 41.2 % of attacked images flip to the written word, 7 concepts of 30 most of the time (circle, cup, star, arrow, flower, car, envelope; 6 more exactly half of the time); the word takes the drawing's label away (90.8 % -> 5.4 %), but over half of attacked images land on a third concept"]
 fn typographic_attacks_flip_most_concepts_to_the_written_word() {
+    attacks_flip_most_concepts(EVAL, Overlay::default());
+}
+
+/// Attacks `per_concept` drawings of each concept with words written as `overlay` says and
+/// asks that more than [`ATTACK_FLOOR`] of the concepts flip to the word more often than not.
+fn attacks_flip_most_concepts(per_concept: usize, overlay: Overlay) {
     let s = study();
-    let report = s.attack(EVAL, None, Overlay::default(), &[]).unwrap();
+    let report = s.attack(per_concept, None, overlay, &[]).unwrap();
     print_attack(&s, &report);
     assert!(
         report.flipped_concepts > ATTACK_FLOOR,
-        "only {:.1}% of concepts flip to the written word (floor {:.0}%)",
+        "only {:.1}% of concepts flip to the written word (floor {:.0}%; {overlay:?})",
         100.0 * report.flipped_concepts,
         100.0 * ATTACK_FLOOR
     );
@@ -320,19 +326,11 @@ fn typographic_attacks_flip_most_concepts_to_the_written_word() {
 /// labels in the training's letter sizes, 45.2 %, 9 concepts).
 #[test]
 fn typographic_attacks_on_paper_labels_flip_most_concepts_to_the_written_word() {
-    let s = study();
     let overlay = Overlay {
         height: Some(LABEL_LETTERS),
         backing: Backing::Label,
     };
-    let report = s.attack(LABEL_ATTACK_EVAL, None, overlay, &[]).unwrap();
-    print_attack(&s, &report);
-    assert!(
-        report.flipped_concepts > ATTACK_FLOOR,
-        "only {:.1}% of concepts flip to the word on a label (floor {:.0}%)",
-        100.0 * report.flipped_concepts,
-        100.0 * ATTACK_FLOOR
-    );
+    attacks_flip_most_concepts(LABEL_ATTACK_EVAL, overlay);
 }
 
 /// What the shipped model does reach, as a guard: a word written on a drawing takes the
