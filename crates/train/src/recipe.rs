@@ -208,7 +208,11 @@ pub struct Readout {
 pub struct Aligned {
     /// Weight of the term (a cross-entropy, as the contrastive loss is).
     pub weight: f32,
-    /// The image-tower block (0-based, counted as for a sparsity rule) whose units are aligned.
+    /// The image-tower block (0-based, counted as for a sparsity rule) whose units are aligned;
+    /// one past the last block names the pooled layer the projection reads (a ViT's
+    /// `vision.post_ln`), taken signed. There, on the built-in model's weights, the term left
+    /// more concepts a multimodal MLP neuron but made lesions at that layer bite less (see
+    /// the README).
     pub block: usize,
     /// Softmax temperature of the cosines (SimCLR's 0.1 unless given).
     #[serde(default = "default_alignment_temperature")]

@@ -212,7 +212,12 @@ pub fn training_loss<B: Backend>(
         .iter()
         .flat_map(|s| s.blocks.iter().map(|&b| names[b].clone()))
         .collect();
-    let aligned_layer = aligned.map(|(rule, _)| names[rule.block].clone());
+    let aligned_layer = aligned.map(|(rule, _)| {
+        names
+            .get(rule.block)
+            .cloned()
+            .unwrap_or_else(|| clip.pooled_layer())
+    });
     if let Some(layer) = &aligned_layer
         && !layers.contains(layer)
     {
@@ -260,7 +265,8 @@ pub fn training_loss<B: Backend>(
 }
 
 /// Each image's firing of a captured layer's units, `[images, units]`: the positive part of a
-/// token layer's class token or of a map's channels, each averaged over the map.
+/// token layer's class token or of a map's channels, each averaged over the map; a pooled
+/// layer's vector as it is (a LayerNorm's output is signed, and no unit rests at zero).
 fn firing_of<B: Backend>(cap: &mut Capture<B>, layer: &str) -> Result<Tensor<B, 2>> {
     // Firing is the positive part: quick-GELU's negative side is bounded (-0.17), and most
     // units rest there; a ResNet block ends in a ReLU, so there it changes nothing.
@@ -272,6 +278,7 @@ fn firing_of<B: Backend>(cap: &mut Capture<B>, layer: &str) -> Result<Tensor<B, 
                 .clamp_min(0.0)
                 .squeeze_dim(1))
         }
+        Some(Activation::Pooled(v)) => Ok(v),
         Some(Activation::Map(map)) => {
             let [b, c, h, w] = map.dims();
             Ok(map
@@ -399,9 +406,10 @@ fn check_aligned(rule: &Aligned, blocks: usize) -> Result<()> {
             rule.temperature
         )));
     }
-    if rule.block >= blocks {
+    if rule.block > blocks {
         return Err(TrainError::Recipe(format!(
-            "alignment names block {}, but the image tower has blocks 0 to {}",
+            "alignment names block {}, but the image tower has blocks 0 to {} and {blocks} for \
+             its pooled layer",
             rule.block,
             blocks.saturating_sub(1)
         )));

@@ -108,9 +108,11 @@ fn host_term(firing: &[Vec<f64>], contents: &[Content], temperature: f64) -> f64
 
 #[test]
 fn the_term_is_a_contrastive_loss_between_the_firing_of_drawings_and_of_names() {
-    // A ViT's last MLP at the class token, and a ResNet's last block averaged over the map.
+    // A ViT's last MLP at the class token, its pooled layer (one past the last block), and a
+    // ResNet's last block averaged over the map.
     for (config, layer) in [
         (tiny(1, term(0.5, 1)), "vision.blocks.1.mlp"),
+        (tiny(1, term(0.5, 2)), "vision.post_ln"),
         (with_tiny_resnet(tiny(1, term(0.5, 3))), "vision.layer4.0"),
     ] {
         let t = Trainer::<B>::new(config.clone(), Default::default()).unwrap();
@@ -285,8 +287,11 @@ fn bad_alignment_terms_are_refused_with_a_message() {
         }));
         assert!(e.contains("alignment temperature"), "{e}");
     }
-    let e = refusal(term(1.0, 2));
-    assert!(e.contains("alignment names block 2"), "{e}");
+    let e = refusal(term(1.0, 3));
+    assert!(
+        e.contains("alignment names block 3, but the image tower has blocks 0 to 1 and 2 for its pooled layer"),
+        "{e}"
+    );
     // A recipe without a temperature gets SimCLR's 0.1, and without a first step the term
     // counts from the start.
     let parsed: Aligned = serde_json::from_str(r#"{"weight": 1.0, "block": 1}"#).unwrap();

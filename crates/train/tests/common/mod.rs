@@ -63,6 +63,8 @@ pub fn firing<BB: burn::tensor::backend::Backend>(
         .map(|i| {
             let v = &values[i * per_image..(i + 1) * per_image];
             match shape.len() {
+                // [b, units]: a pooled vector, signed.
+                2 => v.iter().map(|&x| f64::from(x)).collect(),
                 // [b, tokens, units]: the class token's row.
                 3 => v[..shape[2]]
                     .iter()
