@@ -45,5 +45,5 @@ pub use generator::{
     Generator, GeneratorConfig, Sample, SampleKind, render_drawn, render_mixed, render_written,
 };
 pub use heldout::{HELDOUT_SEED, Modality, ZERO_SHOT_TEMPLATES, render_concept};
-pub use scene::{Backing, Lettering, Overlay, Scene};
+pub use scene::{Backing, Lettering, Overlay, PALE_PAPER, Scene};
 pub use text::{Typeface, WordBox, WordParams, write_word};

@@ -73,6 +73,10 @@ pub enum Backing {
     Ink,
 }
 
+/// The pale paper of labels (jittered a little in generated scenes), as tools that write on
+/// labels offer it.
+pub const PALE_PAPER: [u8; 3] = [244, 240, 228];
+
 /// Share of the training's mixtures whose word sits on a paper label.
 const MIXED_LABELS: f32 = 0.3;
 
@@ -376,7 +380,7 @@ fn legible(rng: &mut Rng, under: &[Rgb], avoid: Option<Colour>) -> (Colour, [u8;
 
 /// A label colour (pale paper or dark slate) that stands out from `background`.
 fn paper(rng: &mut Rng, background: &Background) -> [u8; 3] {
-    let pale = jitter(rng, [244, 240, 228], 8);
+    let pale = jitter(rng, PALE_PAPER, 8);
     let dark = jitter(rng, [38, 40, 48], 8);
     if background.contrast_with(to_unit(pale)) >= background.contrast_with(to_unit(dark)) {
         pale

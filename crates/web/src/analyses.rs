@@ -1124,7 +1124,7 @@ mod tests {
         let d = |u: &UnitDelta| (u.after - u.before).abs();
         assert!(r.changed.windows(2).all(|w| d(&w[0]) >= d(&w[1])));
         // On a paper label: the same drawing, the word on a patch of the paper's colour.
-        let paper = [244, 240, 228];
+        let paper = modalscope_synth::PALE_PAPER;
         let (result, _) = run(&e, labelled(drawn.clone(), "house", Some(paper)));
         let Ok(AnalysisResult::Attack(on_label)) = result else {
             panic!("{result:?}")

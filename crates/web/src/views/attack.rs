@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use modalscope_synth::CONCEPTS;
+use modalscope_synth::{CONCEPTS, PALE_PAPER};
 
 use crate::protocol::{
     AnalysisResult, AnalysisTask, AttackImage, AttackResult, AttackSpec, ModelInfo,
@@ -21,8 +21,6 @@ use super::crumbs::Crumbs;
 pub const DEBOUNCE_MS: u64 = 250;
 /// Labels listed with bars (all are in the table).
 const BARS: usize = 30;
-/// The paper of a label until the user picks another: the pale paper of the generator's labels.
-const PAPER: [u8; 3] = [244, 240, 228];
 
 /// Perceived lightness, 0 to 255, to keep a label's ink legible on its paper.
 fn luma(c: [u8; 3]) -> u8 {
@@ -59,9 +57,9 @@ pub fn AttackPage(
     let y = RwSignal::new(params.y);
     let size = RwSignal::new(params.size);
     let colour = RwSignal::new(params.colour);
-    let label = RwSignal::new(params.label);
+    let on_label = RwSignal::new(params.label.is_some());
     // The paper a label is drawn on, kept while the label is off so that it comes back.
-    let paper = RwSignal::new(params.label.unwrap_or(PAPER));
+    let paper = RwSignal::new(params.label.unwrap_or(PALE_PAPER));
     let layer = RwSignal::new(params.layer.clone().unwrap_or_else(|| fallback.clone()));
     let upload = RwSignal::new(None::<Upload>);
     let problem = RwSignal::new(None::<String>);
@@ -74,7 +72,7 @@ pub fn AttackPage(
         y: y.get(),
         size: size.get(),
         colour: colour.get(),
-        label: label.get(),
+        label: on_label.get().then(|| paper.get()),
         layer: Some(layer.get()),
     });
     let href = {
@@ -342,30 +340,26 @@ pub fn AttackPage(
                 </label>
                 <label class="check">
                     <input id="attack-label" type="checkbox"
-                        prop:checked=move || label.get().is_some()
+                        prop:checked=move || on_label.get()
                         on:change=move |ev| {
-                            if event_target_checked(&ev) {
-                                let p = paper.get_untracked();
-                                // Ink the paper's own shade would hide goes dark or light.
-                                if luma(colour.get_untracked()).abs_diff(luma(p)) < 100 {
-                                    colour.set(if luma(p) > 127 { [20, 20, 20] } else { [240, 240, 240] });
-                                }
-                                label.set(Some(p));
-                            } else {
-                                label.set(None);
+                            let on = event_target_checked(&ev);
+                            let p = paper.get_untracked();
+                            // Ink the paper's own shade would hide goes dark or light.
+                            if on && luma(colour.get_untracked()).abs_diff(luma(p)) < 100 {
+                                colour.set(if luma(p) > 127 { [20, 20, 20] } else { [240, 240, 240] });
                             }
+                            on_label.set(on);
                         }/>
                     "on a paper label"
                 </label>
                 <label>
                     "paper colour"
                     <input id="attack-label-color" type="color"
-                        prop:disabled=move || label.get().is_none()
+                        prop:disabled=move || !on_label.get()
                         prop:value=move || format!("#{}", colour_hex(paper.get()))
                         on:input=move |ev| {
                             if let Some(c) = crate::route::parse_colour(&event_target_value(&ev)) {
-                                paper.set(c);
-                                label.set(Some(c));
+                                paper.set(c)
                             }
                         }/>
                 </label>
