@@ -5,8 +5,10 @@ use modalscope_model::{Activation, Capture, Clip, Lesion};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AnalysisError, Result};
+use crate::multimodal::{concept_margins, margin_lost, weakest};
 use crate::zeroshot::{
-    ClassPrompts, LabelledImages, class_embeddings, classify, per_class_counts, ratio,
+    ClassPrompts, LabelledImages, class_embeddings, classify, embed_images, per_class_counts,
+    ratio, similarities,
 };
 
 /// How one concept fares under a lesion, on each image set.
@@ -169,6 +171,95 @@ pub fn lesion_experiment<B: Backend>(
         &after,
         concepts,
     ))
+}
+
+/// What silencing one unit alone costs one concept, in each image set (modality).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitCost {
+    /// The unit.
+    pub unit: usize,
+    /// The concept.
+    pub concept: usize,
+    /// Zero-shot margin (cosine) towards the concept's name that the concept's images of each
+    /// set lose when the unit is silenced, in the order the sets were given.
+    pub lost: Vec<f64>,
+}
+
+impl UnitCost {
+    /// The smallest loss over the sets: high only when the concept needs the unit in every
+    /// modality.
+    pub fn weakest(&self) -> f64 {
+        weakest(&self.lost)
+    }
+}
+
+/// For every unit of an image-tower layer, what silencing it alone (held at `values[unit]`:
+/// zeros, or [`unit_means`] for mean ablation) costs `concept`'s images of each set in zero-shot
+/// margin against `classes` (normalized class embeddings); the units a concept needs come
+/// first (by the weakest set's loss, then the mean loss, then unit index).
+///
+/// Where a unit's firing tells how well it separates a concept (AUROC), this tells what the
+/// model's reading of the concept takes from it, holding the image fixed: the units a lesion
+/// of the concept should silence.
+pub fn units_needed<B: Backend>(
+    clip: &Clip<B>,
+    layer: &str,
+    values: &[f32],
+    sets: &[LabelledImages<B>],
+    classes: Tensor<B, 2>,
+    concept: usize,
+    batch: usize,
+) -> Result<Vec<UnitCost>> {
+    clip.check_layer(layer)?;
+    let units = clip.layer_units(layer)?;
+    if values.len() != units {
+        return Err(AnalysisError::Input(format!(
+            "{} hold values for the {units} units of `{layer}`",
+            values.len()
+        )));
+    }
+    let k = classes.dims()[0];
+    if concept >= k || k < 2 {
+        return Err(AnalysisError::Input(format!(
+            "concept {concept} is not one of the {k} classes (at least two are needed)"
+        )));
+    }
+    let mut per_set = Vec::with_capacity(sets.len());
+    for set in sets {
+        let images = set.of_class(concept).ok_or_else(|| {
+            AnalysisError::Input(format!("an image set has no image of concept {concept}"))
+        })?;
+        let margins = |lesions: &[Lesion]| -> Result<Vec<f64>> {
+            let sims = similarities(
+                embed_images(clip, &images, lesions, batch)?,
+                classes.clone(),
+            );
+            Ok(concept_margins(&sims, concept))
+        };
+        let before = margins(&[])?;
+        let lost = (0..units)
+            .map(|u| {
+                let after = margins(&[Lesion::mean(layer, [u], [values[u]])])?;
+                Ok(margin_lost(&before, &after))
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        per_set.push(lost);
+    }
+    let mut costs: Vec<UnitCost> = (0..units)
+        .map(|unit| UnitCost {
+            unit,
+            concept,
+            lost: per_set.iter().map(|l| l[unit]).collect(),
+        })
+        .collect();
+    let mean = |c: &UnitCost| c.lost.iter().sum::<f64>() / c.lost.len().max(1) as f64;
+    costs.sort_by(|a, b| {
+        b.weakest()
+            .total_cmp(&a.weakest())
+            .then(mean(b).total_cmp(&mean(a)))
+            .then(a.unit.cmp(&b.unit))
+    });
+    Ok(costs)
 }
 
 /// The mean of every unit of an image-tower layer over `images` and every position (class

@@ -1,7 +1,7 @@
 //! Multimodality: how well each unit of a layer picks out a concept in each modality (drawn
 //! or photographed vs written), as in the multimodal-neurons study.
 
-use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 use modalscope_model::{Clip, Lesion};
 use serde::{Deserialize, Serialize};
 
@@ -264,25 +264,7 @@ pub fn margin_lost(before: &[f64], after: &[f64]) -> f64 {
 
 /// Every image of `concept` in the sets, concatenated.
 fn images_of<B: Backend>(sets: &[LabelledImages<B>], concept: usize) -> Tensor<B, 4> {
-    let parts: Vec<Tensor<B, 4>> = sets
-        .iter()
-        .filter_map(|s| {
-            let idx: Vec<i64> = s
-                .labels
-                .iter()
-                .enumerate()
-                .filter(|&(_, &l)| l == concept)
-                .map(|(i, _)| i as i64)
-                .collect();
-            (!idx.is_empty()).then(|| {
-                let n = idx.len();
-                let idx =
-                    Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [n]), &s.images.device());
-                s.images.clone().select(0, idx)
-            })
-        })
-        .collect();
-    Tensor::cat(parts, 0)
+    Tensor::cat(sets.iter().filter_map(|s| s.of_class(concept)).collect(), 0)
 }
 
 /// Responses of every unit of an image-tower layer to each image set, as `(values, units)`.

@@ -1,6 +1,6 @@
 //! Zero-shot classification with class prompts, optionally with units silenced.
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use modalscope_model::{Clip, Lesion, normalize};
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,23 @@ impl<B: Backend> LabelledImages<B> {
     /// Whether there are no images.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// The images of one class, in order; `None` when there are none.
+    pub fn of_class(&self, class: usize) -> Option<Tensor<B, 4>> {
+        let idx: Vec<i64> = self
+            .labels
+            .iter()
+            .enumerate()
+            .filter(|&(_, &l)| l == class)
+            .map(|(i, _)| i as i64)
+            .collect();
+        if idx.is_empty() {
+            return None;
+        }
+        let n = idx.len();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [n]), &self.images.device());
+        Some(self.images.clone().select(0, idx))
     }
 }
 
