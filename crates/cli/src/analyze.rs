@@ -71,6 +71,30 @@ impl From<BackingArg> for Backing {
     }
 }
 
+/// How `modalscope lesion --concept` picks the concept's units.
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum ChooseArg {
+    /// The units whose firing best separates the concept from the others in both modalities
+    /// (the weaker AUROC), as the multimodal-neuron ranking orders them.
+    Multimodal,
+    /// The units whose silencing alone, held as the lesion holds them, costs the concept's
+    /// drawings and written names most of their zero-shot margin (the modality that loses least).
+    Needed,
+}
+
+impl ChooseArg {
+    /// How the chosen units are described in the table's heading.
+    fn describe(self, count: usize, concept: &str) -> String {
+        match self {
+            Self::Multimodal => format!("the {count} most multimodal units of `{concept}`"),
+            Self::Needed => format!(
+                "the {count} units `{concept}` needs most: silenced one at a time, each costs its \
+                 drawings and its written names the most zero-shot margin"
+            ),
+        }
+    }
+}
+
 /// Which held-out images `modalscope zero-shot` classifies.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ModalityArg {
@@ -152,12 +176,15 @@ pub struct LesionArgs {
     /// Units to silence: 1,2,3 or ranges like 4-7.
     #[arg(long)]
     units: Option<String>,
-    /// Instead of --units: silence the most multimodal units of this concept in the layer.
+    /// Instead of --units: silence this concept's units in the layer (see --choose).
     #[arg(long)]
     concept: Option<String>,
     /// With --concept: how many of its units.
     #[arg(long, default_value_t = 5)]
     count: usize,
+    /// With --concept: which of its units (image-tower layers only for `needed`).
+    #[arg(long, value_enum, default_value = "multimodal")]
+    choose: ChooseArg,
     /// Mean ablation (each unit held at its mean over the probe images) instead of zero.
     #[arg(long)]
     mean: bool,
@@ -409,9 +436,19 @@ pub fn lesion(args: LesionArgs) -> Result<()> {
             if args.count == 0 {
                 bail!("--count must be at least 1");
             }
-            let chosen =
-                study.concept_units(&args.layer, concept, args.count, &probe, Reduce::default())?;
-            (chosen.iter().map(|s| s.unit).collect(), Some(concept))
+            let chosen: Vec<usize> = match args.choose {
+                ChooseArg::Multimodal => study
+                    .concept_units(&args.layer, concept, args.count, &probe, Reduce::default())?
+                    .iter()
+                    .map(|s| s.unit)
+                    .collect(),
+                ChooseArg::Needed => study
+                    .units_needed(&args.layer, concept, args.count, args.mean, &probe)?
+                    .iter()
+                    .map(|c| c.unit)
+                    .collect(),
+            };
+            (chosen, Some(concept))
         }
         (None, None) => bail!("name the units to silence with --units or --concept"),
     };
@@ -434,6 +471,10 @@ pub fn lesion(args: LesionArgs) -> Result<()> {
             "command": command,
             "ablation": if args.mean { "mean" } else { "zero" },
             "target_concept": target.map(|c| names[c]),
+            "chosen_by": target.map(|_| match args.choose {
+                ChooseArg::Multimodal => "multimodal",
+                ChooseArg::Needed => "needed",
+            }),
             "per_concept": n,
             "modalities": ["drawn", "written"],
             "concepts": names,
@@ -447,11 +488,7 @@ pub fn lesion(args: LesionArgs) -> Result<()> {
         args.layer
     );
     if let Some(c) = target {
-        println!(
-            "(the {} most multimodal units of `{}`)",
-            units.len(),
-            names[c]
-        );
+        println!("({})", args.choose.describe(units.len(), names[c]));
     }
     println!(
         "zero-shot accuracy on {n} held-out images per concept (seeds from {EVAL_FIRST}; \

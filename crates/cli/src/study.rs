@@ -20,10 +20,10 @@ use modalscope_analysis::concepts::{
 use modalscope_analysis::reading::{MAX_WORDS, probe_words};
 use modalscope_analysis::{
     AttackReport, ClassPrompts, DirectionScore, Families, LabelledImages, LesionReport,
-    MultimodalNeuron, Probe, Reduce, UnitScore, ZeroShotReport, class_embeddings, classify,
-    concept_directions, concept_profiles, layer_responses, lesion_experiment, multimodal_neurons,
-    neuron_families, rank_units, typographic_attack, unit_means, units_for_concept,
-    zero_shot_report,
+    MultimodalNeuron, Probe, Reduce, UnitCost, UnitScore, ZeroShotReport, class_embeddings,
+    classify, concept_directions, concept_profiles, layer_responses, lesion_experiment,
+    multimodal_neurons, neuron_families, rank_units, typographic_attack, unit_means,
+    units_for_concept, units_needed, zero_shot_report,
 };
 use modalscope_model::{Clip, Lesion, Preprocessor};
 use modalscope_synth::{CONCEPTS, Overlay};
@@ -235,6 +235,47 @@ impl Study {
         Ok(units)
     }
 
+    /// The `count` units of `layer` whose silencing alone costs `concept`'s images on `sets` the
+    /// most zero-shot margin in the modality that loses least (held at zero, or at their means
+    /// over `sets` when `mean`, as [`Self::lesion_of`] would hold them).
+    pub fn units_needed(
+        &self,
+        layer: &str,
+        concept: usize,
+        count: usize,
+        mean: bool,
+        sets: &[LabelledImages<B>],
+    ) -> Result<Vec<UnitCost>> {
+        self.check_image_layer(layer)?;
+        let values = self.hold_values(layer, mean, sets)?;
+        let mut units = units_needed(
+            &self.clip,
+            layer,
+            &values,
+            sets,
+            self.classes()?,
+            concept,
+            BATCH,
+        )?;
+        units.truncate(count);
+        Ok(units)
+    }
+
+    /// What a lesion holds every unit of an image-tower layer at: zero, or its mean over the
+    /// `probe` images.
+    fn hold_values(
+        &self,
+        layer: &str,
+        mean: bool,
+        probe: &[LabelledImages<B>],
+    ) -> Result<Vec<f32>> {
+        if !mean {
+            return Ok(vec![0.0; self.clip.layer_units(layer)?]);
+        }
+        let images = Tensor::cat(probe.iter().map(|s| s.images.clone()).collect(), 0);
+        Ok(unit_means(&self.clip, &images, layer, BATCH)?)
+    }
+
     /// A lesion of `units` of `layer`: zero, or mean ablation with means over `probe` images.
     pub fn lesion_of(
         &self,
@@ -253,8 +294,7 @@ impl Study {
                 "mean ablation values come from images; `{layer}` is in the text tower (use zero ablation)"
             );
         }
-        let images = Tensor::cat(probe.iter().map(|s| s.images.clone()).collect(), 0);
-        let means = unit_means(&self.clip, &images, layer, BATCH)?;
+        let means = self.hold_values(layer, true, probe)?;
         Ok(Lesion::mean(
             layer,
             units.iter().copied(),

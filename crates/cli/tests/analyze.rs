@@ -68,6 +68,30 @@ fn bad_requests_fail_with_a_message_not_a_panic() {
         "pizza",
     ]);
     assert!(e.contains("`pizza` is not a concept"), "{e}");
+    let e = error_of(&[
+        "lesion",
+        "--model",
+        &m,
+        "--layer",
+        "text.blocks.0.mlp",
+        "--concept",
+        "star",
+        "--choose",
+        "needed",
+    ]);
+    assert!(e.contains("belongs to the text tower"), "{e}");
+    let e = error_of(&[
+        "lesion",
+        "--model",
+        &m,
+        "--layer",
+        first,
+        "--concept",
+        "star",
+        "--choose",
+        "best",
+    ]);
+    assert!(e.contains("multimodal, needed"), "{e}");
     let e = error_of(&["attack", "--model", &m, "--word", "pizza"]);
     assert!(e.contains("`pizza` is not a concept"), "{e}");
     for bad in ["0", "0.9", "NaN"] {
@@ -207,10 +231,59 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["target_concept"], "star");
+    assert_eq!(v["chosen_by"], "multimodal");
     assert_eq!(
         v["report"]["lesions"][0]["units"].as_array().unwrap().len(),
         2
     );
+    // The units a concept needs: chosen by what silencing each costs it, in the table's
+    // heading and the JSON, and the same units the study picks.
+    let needed = |json: bool| {
+        let mut args = vec![
+            "lesion",
+            "--model",
+            &m,
+            "--layer",
+            pooled,
+            "--concept",
+            "star",
+            "--count",
+            "3",
+            "--mean",
+            "--choose",
+            "needed",
+            "--per-concept",
+            "2",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let (ok, stdout, stderr) = modalscope(&args);
+        assert!(ok, "{stderr}");
+        stdout
+    };
+    let stdout = needed(false);
+    assert!(
+        stdout.contains("(the 3 units `star` needs most: silenced one at a time"),
+        "{stdout}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&needed(true)).unwrap();
+    assert_eq!(v["chosen_by"], "needed");
+    let study = builtin_study();
+    let star = study.concepts().iter().position(|&c| c == "star").unwrap();
+    let expected: Vec<usize> = study
+        .units_needed(pooled, star, 3, true, &study.probe_sets(2))
+        .unwrap()
+        .iter()
+        .map(|c| c.unit)
+        .collect();
+    let got: Vec<usize> = v["report"]["lesions"][0]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(got, expected);
 
     let (ok, stdout, stderr) = modalscope(&["attack", "--model", &m, "--per-concept", "1"]);
     assert!(ok, "{stderr}");
