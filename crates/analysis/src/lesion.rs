@@ -245,13 +245,20 @@ pub fn units_needed<B: Backend>(
             .collect::<Result<Vec<f64>>>()?;
         per_set.push(lost);
     }
-    let mut costs: Vec<UnitCost> = (0..units)
-        .map(|unit| UnitCost {
-            unit,
-            concept,
-            lost: per_set.iter().map(|l| l[unit]).collect(),
-        })
-        .collect();
+    Ok(most_needed_first(
+        (0..units)
+            .map(|unit| UnitCost {
+                unit,
+                concept,
+                lost: per_set.iter().map(|l| l[unit]).collect(),
+            })
+            .collect(),
+    ))
+}
+
+/// Sorts units by what they cost a concept: the weakest set's loss, then the mean loss (both
+/// descending), then unit index; the order of [`units_needed`].
+pub fn most_needed_first(mut costs: Vec<UnitCost>) -> Vec<UnitCost> {
     let mean = |c: &UnitCost| c.lost.iter().sum::<f64>() / c.lost.len().max(1) as f64;
     costs.sort_by(|a, b| {
         b.weakest()
@@ -259,7 +266,7 @@ pub fn units_needed<B: Backend>(
             .then(mean(b).total_cmp(&mean(a)))
             .then(a.unit.cmp(&b.unit))
     });
-    Ok(costs)
+    costs
 }
 
 /// The mean of every unit of an image-tower layer over `images` and every position (class

@@ -26,8 +26,8 @@ pub use direction::{ConceptDirection, DirectionScore, concept_directions};
 pub use error::{AnalysisError, Result};
 pub use families::{Families, Family, concept_profiles, neuron_families};
 pub use lesion::{
-    ConceptChange, LesionReport, UnitCost, lesion_experiment, lesion_report, unit_means, unit_sums,
-    units_needed,
+    ConceptChange, LesionReport, UnitCost, lesion_experiment, lesion_report, most_needed_first,
+    unit_means, unit_sums, units_needed,
 };
 pub use multimodal::{
     Evidence, MultimodalNeuron, Probe, UnitScore, best_concepts, best_units, concept_margins,
