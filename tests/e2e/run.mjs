@@ -921,6 +921,7 @@ const scenarios = [
             text: cells[6],
             href: tr.querySelector("a.unit-link").getAttribute("href"),
             lesion: tr.querySelector("a.lesion-concept").getAttribute("href"),
+            needed: tr.querySelector("a.lesion-needed").getAttribute("href"),
             evidence: tr.querySelectorAll("canvas.evidence").length,
           };
         }),
@@ -932,6 +933,11 @@ const scenarios = [
         check(Math.abs(row.combined - Math.min(row.drawn, row.written)) < 1e-3, `row ${i}: combined ${row.combined}`);
         check(/^[+-]\d\.\d{4}$/.test(row.text), `row ${i}: text alignment "${row.text}"`);
         check(row.evidence === 6, `row ${i} shows ${row.evidence} evidence images, not 3 + 3`);
+        const count = row.lesion.match(/units=([\d,]+)/)[1].split(",").length;
+        check(
+          row.needed === `#/${name}/lesion?layer=${mlp.name}&needed=${count}&mode=mean&concept=${row.concept}`,
+          `row ${i}: the link to the units its concept needs is ${row.needed}`,
+        );
         if (i > 0) check(rows[i - 1].combined >= row.combined, "the rows are not sorted by the combined score");
       }
       // The top units as a row of feature visualizations (ranges such as 4-7 spelled out).
@@ -1001,6 +1007,29 @@ const scenarios = [
         env.log(`${l}: ${overall}; most hurt ${rows[0].concept} (${(100 * rows[0].drop).toFixed(0)} %); ${(r.ms / 1000).toFixed(1)} s in the worker`);
       }
       await env.shot(page, "lesion");
+      // The units a concept needs, chosen in the worker by what each costs it (`modalscope
+      // lesion --choose needed`), listed with a link that silences exactly them and gives the
+      // same table.
+      const pooled = env.model.layers.find((l) => l.name === "vision.post_ln") ?? mlp;
+      const neededLink = `#/${name}/lesion?layer=${pooled.name}&needed=3&mode=mean&n=1&concept=eye`;
+      const table = () =>
+        page.$$eval("#lesion-table tbody tr", (trs) => trs.map((tr) => `${tr.dataset.concept}:${tr.dataset.drop}`).join(" "));
+      const n = await runAnalysis(env, page, neededLink);
+      check(n.seen.some((s) => s.startsWith("running:")), `choosing the units showed no progress: ${n.seen.join(" ")}`);
+      const heading = await page.textContent("h1");
+      check(heading.includes("the 3 units `eye` needs"), `the heading says "${heading}"`);
+      const chosen = await page.$$eval("#lesion-chosen a.unit-link", (as) => as.map((a) => Number(a.textContent)));
+      check(chosen.length === 3 && chosen.every((u) => u >= 0 && u < pooled.units), `chosen units: ${chosen}`);
+      const fixed = await page.getAttribute("#lesion-fixed", "href");
+      const sorted = [...chosen].sort((a, b) => a - b).join(",");
+      check(fixed === `#/${name}/lesion?layer=${pooled.name}&units=${sorted}&mode=mean&n=1&concept=eye`, `the fixed link is ${fixed}`);
+      const target = await page.$$eval("#lesion-table tr.target", (trs) => trs.map((tr) => tr.dataset.concept));
+      check(target.join() === "eye", `the target row is ${target}`);
+      const neededTable = await table();
+      await env.shot(page, "lesion-needed");
+      await runAnalysis(env, page, fixed);
+      check((await table()) === neededTable, "the fixed link's table differs from the needed units'");
+      env.log(`${neededLink}: units ${chosen} (${(n.ms / 1000).toFixed(1)} s in the worker); ${await page.textContent("#lesion-target")}`);
       check(page.problems.length === 0, page.problems.join("\n"));
       await page.close();
     },
@@ -1152,6 +1181,8 @@ const scenarios = [
         ["lesion-unit", `#/${name}/lesion?layer=${mlp.name}&units=1,${mlp.units}`, `there is no unit ${mlp.units}`],
         ["lesion-layer", `#/${name}/lesion?layer=vision.nothing&units=1`, "no image-tower layer `vision.nothing`"],
         ["lesion-no-units", `#/${name}/lesion?layer=${mlp.name}`, "`units=`"],
+        ["lesion-needed-no-concept", `#/${name}/lesion?layer=${mlp.name}&needed=3`, "name the concept"],
+        ["lesion-needed-too-many", `#/${name}/lesion?layer=${mlp.name}&needed=${mlp.units + 1}&concept=eye`, `has ${mlp.units} units; \`needed=${mlp.units + 1}\``],
         ["lesion-concept", `#/${name}/lesion?layer=${mlp.name}&units=1&concept=pizza`, "not a concept"],
         ["multimodal-layer", `#/${name}/vision.nothing/multimodal`, "no image-tower layer `vision.nothing`"],
         ["multimodal-text", `#/${name}/text.blocks.0.mlp/multimodal`, "text tower"],

@@ -21,9 +21,9 @@ use modalscope_analysis::concepts::{self, EVAL_FIRST, PROBE_FIRST, set_image, se
 use modalscope_analysis::reading::{RENDERINGS, rank_words, word_image};
 use modalscope_analysis::response::reduce;
 use modalscope_analysis::{
-    AnalysisError, Probe, Reduce, class_embeddings, concept_margins, concept_profiles, evidence,
-    lesion_report, margin_lost, most_changed_units, neuron_families, predict, rank_units,
-    unit_sums, units_for_concept,
+    AnalysisError, Probe, Reduce, UnitCost, class_embeddings, concept_margins, concept_profiles,
+    evidence, lesion_report, margin_lost, most_changed_units, most_needed_first, neuron_families,
+    predict, rank_units, unit_sums, units_for_concept,
 };
 use modalscope_model::{Lesion, ModelError, Preprocessor, normalize};
 use modalscope_synth::{CONCEPTS, Modality, WordParams, render_drawn, write_word};
@@ -32,8 +32,8 @@ use crate::engine::{Engine, EngineError, Host, read_back};
 use crate::protocol::{
     Ablation, AnalysisResult, AnalysisTask, AttackImage, AttackResult, AttackSpec, ConceptAccuracy,
     EvidenceImage, FamiliesResult, FamiliesSpec, FamilyRow, JobId, LesionResult, LesionSpec,
-    ModalityEvidence, MultimodalResult, MultimodalRow, MultimodalSpec, ReadWord, ReadingResult,
-    ReadingSpec, Response, Rgba, UnitDelta,
+    ModalityEvidence, MultimodalResult, MultimodalRow, MultimodalSpec, NeededUnits, ReadWord,
+    ReadingResult, ReadingSpec, Response, Rgba, UnitCostRow, UnitDelta,
 };
 
 /// Images per forward pass (the worker yields between batches).
@@ -490,9 +490,12 @@ async fn lesion<B: AutodiffBackend, H: Host>(
     check_image_layer(engine, &spec.layer)?;
     check_per_concept(spec.per_concept)?;
     need_prompts(engine, "a lesion experiment")?;
+    if spec.needed.is_none() {
+        engine
+            .clip()
+            .check_lesion(&Lesion::zero(&spec.layer, spec.units.iter().copied()))?;
+    }
     let n = spec.per_concept;
-    let zero = Lesion::zero(&spec.layer, spec.units.iter().copied());
-    engine.clip().check_lesion(&zero)?;
     let count = n * CONCEPTS.len();
     let mean = spec.ablation == Ablation::Mean;
     let means_known = engine
@@ -500,19 +503,29 @@ async fn lesion<B: AutodiffBackend, H: Host>(
         .means
         .borrow()
         .contains_key(&(spec.layer.clone(), n));
-    steps.total = 2 * 2 * count + if mean && !means_known { 2 * count } else { 0 };
-    let lesion = if mean {
-        let means = unit_means(engine, &spec.layer, n, steps).await?;
-        Lesion::mean(
-            &spec.layer,
-            spec.units.iter().copied(),
-            spec.units.iter().map(|&u| means[u]),
-        )
+    let layer_units = engine.clip().layer_units(&spec.layer)?;
+    // Choosing the units a concept needs: its probe images intact, then once per unit.
+    let choosing = spec.needed.map_or(0, |_| 2 * n * (layer_units + 1));
+    steps.total = 2 * 2 * count + if mean && !means_known { 2 * count } else { 0 } + choosing;
+    let values: Vec<f32> = if mean {
+        unit_means(engine, &spec.layer, n, steps).await?.to_vec()
     } else {
-        zero
+        vec![0.0; layer_units]
     };
     let classes = classes(engine)?;
     let size = preprocessor(engine).size as u32;
+    let (units, costs) = match spec.needed {
+        None => (spec.units.clone(), Vec::new()),
+        Some(needed) => {
+            let costs = needed_units(engine, spec, needed, &values, &classes, steps).await?;
+            (costs.iter().map(|c| c.unit).collect(), costs)
+        }
+    };
+    let lesion = Lesion::mean(
+        &spec.layer,
+        units.iter().copied(),
+        units.iter().map(|&u| values[u]),
+    );
     let labels = set_labels(n);
     let known = engine.study.intact.borrow().get(&n).cloned();
     if known.is_some() {
@@ -563,7 +576,8 @@ async fn lesion<B: AutodiffBackend, H: Host>(
     );
     Ok(LesionResult {
         layer: spec.layer.clone(),
-        units: spec.units.clone(),
+        units,
+        costs,
         ablation: spec.ablation,
         per_concept: n,
         before: report.before,
@@ -578,6 +592,69 @@ async fn lesion<B: AutodiffBackend, H: Host>(
             })
             .collect(),
     })
+}
+
+/// The `needed.count` units of the lesion's layer that `needed.concept` needs most: each
+/// silenced alone (held at `values`) costs the concept's probe images, drawn and written, the
+/// most zero-shot margin (what `modalscope lesion --choose needed` picks).
+async fn needed_units<B: AutodiffBackend, H: Host>(
+    engine: &Engine<B>,
+    spec: &LesionSpec,
+    needed: NeededUnits,
+    values: &[f32],
+    classes: &Tensor<B, 2>,
+    steps: &mut Steps<'_, H>,
+) -> Result<Vec<UnitCostRow>, Stop> {
+    let (c, n) = (needed.concept, spec.per_concept);
+    if c >= CONCEPTS.len() {
+        return Err(Stop::Failed(format!(
+            "there are {} concepts; there is no concept {c}",
+            CONCEPTS.len()
+        )));
+    }
+    if needed.count == 0 || needed.count > values.len() {
+        return Err(Stop::Failed(format!(
+            "`{}` has {} units; {} of them cannot be chosen",
+            spec.layer,
+            values.len(),
+            needed.count
+        )));
+    }
+    let size = preprocessor(engine).size as u32;
+    let mut lost = vec![Vec::with_capacity(2); values.len()];
+    for m in Modality::ALL {
+        let images: Vec<RgbImage> = (c * n..(c + 1) * n)
+            .map(|i| set_image(m, n, PROBE_FIRST, i, size))
+            .collect();
+        let stage = format!("what `{}` needs: {} images intact", CONCEPTS[c], m.name());
+        let intact = concept_margins(
+            &similarity_rows(engine, &images, &[], classes, &stage, steps).await?,
+            c,
+        );
+        for (u, row) in lost.iter_mut().enumerate() {
+            let stage = format!("what `{}` needs: unit {u} silenced", CONCEPTS[c]);
+            let lesion = Lesion::mean(&spec.layer, [u], [values[u]]);
+            let sims = similarity_rows(engine, &images, &[lesion], classes, &stage, steps).await?;
+            row.push(margin_lost(&intact, &concept_margins(&sims, c)));
+        }
+    }
+    let costs = lost
+        .into_iter()
+        .enumerate()
+        .map(|(unit, lost)| UnitCost {
+            unit,
+            concept: c,
+            lost,
+        })
+        .collect();
+    Ok(most_needed_first(costs)
+        .into_iter()
+        .take(needed.count)
+        .map(|c| UnitCostRow {
+            unit: c.unit,
+            lost: c.lost,
+        })
+        .collect())
 }
 
 /// The image an attack writes on, at the model's size.
@@ -1029,6 +1106,7 @@ mod tests {
             units: units.clone(),
             ablation: Ablation::Mean,
             per_concept: n,
+            needed: None,
         });
         let (result, _) = run(&e, task);
         let Ok(AnalysisResult::Lesion(r)) = result else {
@@ -1071,6 +1149,7 @@ mod tests {
                 units: vec![5],
                 ablation: Ablation::Zero,
                 per_concept: n,
+                needed: None,
             }),
         );
         let Ok(AnalysisResult::Lesion(r)) = result else {
@@ -1083,6 +1162,86 @@ mod tests {
             s,
             Response::AnalysisProgress { stage, .. } if stage.contains("intact")
         )));
+    }
+
+    #[test]
+    fn units_a_concept_needs_are_the_command_lines() {
+        let e = engine();
+        let layer = e.clip().pooled_layer();
+        let (n, concept, count) = (1, 26, 4);
+        let task = AnalysisTask::Lesion(LesionSpec {
+            model: e.info().name.clone(),
+            layer: layer.clone(),
+            units: vec![],
+            ablation: Ablation::Mean,
+            per_concept: n,
+            needed: Some(NeededUnits { concept, count }),
+        });
+        let (result, sent) = run(&e, task);
+        let Ok(AnalysisResult::Lesion(r)) = result else {
+            panic!("{result:?}")
+        };
+        // `modalscope lesion --concept eye --choose needed --mean`: the units chosen on the
+        // probe images by what each costs the concept, then silenced.
+        let probe = probe_sets(&e, n);
+        let images = Tensor::cat(probe.iter().map(|s| s.images.clone()).collect(), 0);
+        let means = modalscope_analysis::unit_means(e.clip(), &images, &layer, 64).unwrap();
+        let classes = class_embeddings(e.clip(), e.prompts().unwrap(), &[]).unwrap();
+        let want = modalscope_analysis::units_needed(
+            e.clip(),
+            &layer,
+            &means,
+            &probe,
+            classes,
+            concept,
+            64,
+        )
+        .unwrap();
+        let want: Vec<_> = want.into_iter().take(count).collect();
+        assert_eq!(
+            r.units,
+            want.iter().map(|c| c.unit).collect::<Vec<_>>(),
+            "{:?}",
+            r.costs
+        );
+        for (g, w) in r.costs.iter().zip(&want) {
+            assert_eq!(g.unit, w.unit);
+            for (a, b) in g.lost.iter().zip(&w.lost) {
+                assert!((a - b).abs() < 1e-5, "unit {}: {a} vs {b}", g.unit);
+            }
+        }
+        assert!(sent.iter().any(|s| matches!(
+            s,
+            Response::AnalysisProgress { stage, .. } if stage.contains("what `eye` needs")
+        )));
+        let lesion = Lesion::mean(
+            &layer,
+            r.units.iter().copied(),
+            r.units.iter().map(|&u| means[u]),
+        );
+        let pre = Preprocessor::for_config(e.clip().config());
+        let eval: Vec<LabelledImages<B>> = Modality::ALL
+            .into_iter()
+            .map(|m| labelled_images(m, n, EVAL_FIRST, &pre, &e.clip().device()))
+            .collect();
+        let want = lesion_experiment(e.clip(), &eval, e.prompts().unwrap(), &[lesion], 64).unwrap();
+        assert_eq!((r.before, r.after), (want.before, want.after));
+        // More units than the layer has are refused with a reason.
+        let (bad, _) = run(
+            &e,
+            AnalysisTask::Lesion(LesionSpec {
+                model: e.info().name.clone(),
+                layer: layer.clone(),
+                units: vec![],
+                ablation: Ablation::Zero,
+                per_concept: n,
+                needed: Some(NeededUnits {
+                    concept,
+                    count: 10_000,
+                }),
+            }),
+        );
+        assert!(bad.unwrap_err().contains("cannot be chosen"));
     }
 
     #[test]
@@ -1264,6 +1423,7 @@ mod tests {
             units: vec![99_999],
             ablation: Ablation::Zero,
             per_concept: 1,
+            needed: None,
         }));
         assert!(m.contains("99999"), "{m}");
         let m = message(AnalysisTask::Families(FamiliesSpec {
@@ -1317,6 +1477,7 @@ mod tests {
                 units: vec![0],
                 ablation: Ablation::Zero,
                 per_concept: 1,
+                needed: None,
             }),
         );
         let m = result.unwrap_err();

@@ -196,6 +196,29 @@ pub struct LesionSpec {
     pub ablation: Ablation,
     /// Evaluation images per concept and modality (and probe images for the means).
     pub per_concept: usize,
+    /// Instead of `units`: silence the units a concept needs, chosen on the probe images.
+    #[serde(default)]
+    pub needed: Option<NeededUnits>,
+}
+
+/// The units a concept needs: each, silenced alone as the lesion silences it, costs the
+/// concept's drawings and written names the most zero-shot margin (`modalscope lesion
+/// --choose needed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeededUnits {
+    /// The concept.
+    pub concept: usize,
+    /// How many of its units.
+    pub count: usize,
+}
+
+/// What silencing one unit alone costs a concept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitCostRow {
+    /// The unit.
+    pub unit: usize,
+    /// Zero-shot margin (cosine) the concept's probe images lose, drawn then written.
+    pub lost: Vec<f64>,
 }
 
 /// The image a typographic attack writes on.
@@ -390,6 +413,9 @@ pub struct LesionResult {
     pub after: Vec<f64>,
     /// Every concept, the largest drop first.
     pub concepts: Vec<ConceptAccuracy>,
+    /// For units a concept needs (`LesionSpec::needed`): what each costs it, in `units` order.
+    #[serde(default)]
+    pub costs: Vec<UnitCostRow>,
 }
 
 /// One concept's zero-shot accuracy before and after a lesion.
@@ -818,6 +844,18 @@ mod tests {
                 units: vec![1, 2, 3],
                 ablation: Ablation::Mean,
                 per_concept: 4,
+                needed: None,
+            }),
+            AnalysisTask::Lesion(LesionSpec {
+                model: "m".into(),
+                layer: "vision.post_ln".into(),
+                units: vec![],
+                ablation: Ablation::Mean,
+                per_concept: 8,
+                needed: Some(NeededUnits {
+                    concept: 26,
+                    count: 10,
+                }),
             }),
             AnalysisTask::Attack(AttackSpec {
                 model: "m".into(),
@@ -934,6 +972,10 @@ mod tests {
                     concept: 3,
                     before: vec![1.0, 0.5],
                     after: vec![0.0, 0.5],
+                }],
+                costs: vec![UnitCostRow {
+                    unit: 1,
+                    lost: vec![0.02, 0.01],
                 }],
             }),
             AnalysisResult::Attack(AttackResult {

@@ -168,6 +168,9 @@ pub struct LesionParams {
     pub per_concept: usize,
     /// The concept the units were chosen for, highlighted in the results.
     pub concept: Option<usize>,
+    /// Instead of `units` (then empty): silence this many of the units `concept` needs, chosen
+    /// by what silencing each alone costs it (`modalscope lesion --choose needed`).
+    pub needed: Option<usize>,
 }
 
 /// A typographic attack.
@@ -234,10 +237,13 @@ impl LesionParams {
     /// The query string (without `?`).
     pub fn query(&self) -> String {
         let units: Vec<String> = self.units.iter().map(usize::to_string).collect();
+        let chosen = match self.needed {
+            Some(k) => format!("needed={k}"),
+            None => format!("units={}", units.join(",")),
+        };
         let mut q = format!(
-            "layer={}&units={}&mode={}",
+            "layer={}&{chosen}&mode={}",
             encode(&self.layer),
-            units.join(","),
             self.ablation.name()
         );
         if self.per_concept != DEFAULT_PER_CONCEPT {
@@ -828,6 +834,7 @@ fn parse_lesion(query: &str) -> Result<LesionParams, String> {
     let mut ablation = Ablation::Zero;
     let mut per = DEFAULT_PER_CONCEPT;
     let mut concept = None;
+    let mut needed = None;
     for (key, value) in pairs(query) {
         match key.as_str() {
             "layer" => layer = Some(value),
@@ -850,22 +857,57 @@ fn parse_lesion(query: &str) -> Result<LesionParams, String> {
             }
             "n" | "per_concept" => per = per_concept(&key, &value)?,
             "concept" => concept = Some(concept_index(&value).map_err(|e| e.to_string())?),
+            "needed" => {
+                needed = Some(
+                    value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&k| (1..=MAX_LESIONED).contains(&k))
+                        .ok_or_else(|| {
+                            format!(
+                                "`needed={value}`: how many units the concept needs, 1 to \
+                                 {MAX_LESIONED}"
+                            )
+                        })?,
+                )
+            }
             _ => {}
         }
     }
     let example = "#/{model}/lesion?layer=vision.blocks.3.mlp&units=1,2,3&mode=zero";
+    if let Some(k) = needed {
+        if units.is_some() {
+            return Err(format!(
+                "a lesion link names the units to silence (`units=`) or how many units a concept \
+                 needs (`needed={k}`), not both"
+            ));
+        }
+        if concept.is_none() {
+            return Err(format!(
+                "`needed={k}` silences the units a concept needs: name the concept, e.g. \
+                 #/{{model}}/lesion?layer=vision.post_ln&concept=eye&needed=10&mode=mean"
+            ));
+        }
+    }
     let layer = layer.filter(|l| !l.trim().is_empty()).ok_or_else(|| {
         format!("a lesion link names the layer whose units are silenced (`layer=`), e.g. {example}")
     })?;
-    let units = units.ok_or_else(|| {
-        format!("a lesion link names the units to silence (`units=`), e.g. {example}")
-    })?;
+    let units = match needed {
+        Some(_) => Vec::new(),
+        None => units.ok_or_else(|| {
+            format!(
+                "a lesion link names the units to silence (`units=`) or how many units a \
+                 concept needs (`needed=`), e.g. {example}"
+            )
+        })?,
+    };
     Ok(LesionParams {
         layer,
         units,
         ablation,
         per_concept: per,
         concept,
+        needed,
     })
 }
 
@@ -1263,6 +1305,21 @@ mod tests {
                     ablation: Ablation::Mean,
                     per_concept: 2,
                     concept: Some(3),
+                    needed: None,
+                }
+            }
+        );
+        assert_eq!(
+            route("#/m/lesion?layer=vision.post_ln&concept=eye&needed=10&mode=mean"),
+            Route::Lesion {
+                model: "m".into(),
+                params: LesionParams {
+                    layer: "vision.post_ln".into(),
+                    units: vec![],
+                    ablation: Ablation::Mean,
+                    per_concept: DEFAULT_PER_CONCEPT,
+                    concept: Some(26),
+                    needed: Some(10),
                 }
             }
         );
@@ -1337,6 +1394,12 @@ mod tests {
         assert!(msg("#/m/lesion?units=1,2").contains("`layer=`"));
         assert!(msg("#/m/lesion?layer=l").contains("`units=`"));
         assert!(msg("#/m/lesion?layer=l&units=1,x").contains("invalid unit `x`"));
+        assert!(msg("#/m/lesion?layer=l&needed=3").contains("name the concept"));
+        assert!(msg("#/m/lesion?layer=l&needed=3&concept=eye&units=1").contains("not both"));
+        for bad in ["0", "x", "-1", "100001"] {
+            let m = msg(&format!("#/m/lesion?layer=l&concept=eye&needed={bad}"));
+            assert!(m.contains("how many units the concept needs"), "{bad}: {m}");
+        }
         assert!(msg("#/m/lesion?layer=l&units=0-99999999999").contains("at most"));
         assert!(msg("#/m/lesion?layer=l&units=1&mode=half").contains("`zero` or `mean`"));
         assert!(msg("#/m/l/multimodal?n=0").contains("between 1 and"));
@@ -1383,6 +1446,18 @@ mod tests {
                     ablation: Ablation::Mean,
                     per_concept: 5,
                     concept: Some(17),
+                    needed: None,
+                },
+            },
+            Route::Lesion {
+                model: "m".into(),
+                params: LesionParams {
+                    layer: "vision.post_ln".into(),
+                    units: vec![],
+                    ablation: Ablation::Zero,
+                    per_concept: 3,
+                    concept: Some(7),
+                    needed: Some(4),
                 },
             },
             Route::Attack {
@@ -1417,6 +1492,7 @@ mod tests {
                 ablation: Ablation::Zero,
                 per_concept: DEFAULT_PER_CONCEPT,
                 concept: None,
+                needed: None,
             },
         };
         assert_eq!(

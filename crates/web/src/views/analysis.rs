@@ -9,6 +9,7 @@ use leptos::html;
 use leptos::prelude::*;
 
 use crate::protocol::{AnalysisResult, AnalysisTask, JobId, ModelInfo, Rgba};
+use crate::route::LesionParams;
 use crate::worker_client::{AnalysisState, WorkerClient};
 
 use super::check_layer;
@@ -232,6 +233,20 @@ pub fn check_units(
     }
 }
 
+/// Checks a lesion link against the model: its units exist, or the layer has as many units as
+/// `needed=` asks a concept to need.
+pub fn check_lesion(info: &ModelInfo, model: &str, params: &LesionParams) -> Result<(), String> {
+    check_units(info, model, &params.layer, &params.units)?;
+    let units = info.layer(&params.layer).map_or(0, |l| l.units);
+    match params.needed {
+        Some(k) if k > units => Err(format!(
+            "Layer `{}` has {units} units; `needed={k}` asks for more of them than there are.",
+            params.layer
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The layer analyses default to: the image tower's last MLP (transformer) or bottleneck
 /// (ResNet), else its last layer.
 pub fn default_layer(info: &ModelInfo) -> Option<String> {
@@ -250,6 +265,7 @@ pub fn percent(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Ablation;
     use crate::protocol::{LayerInfo, ModelSource};
     use crate::route::AttackParams;
     use crate::views::check_attack;
@@ -301,6 +317,17 @@ mod tests {
                 .contains("text tower")
         );
         assert!(check_model(&i, "x").unwrap_err().contains("runs `m`"));
+        let needed = |k| LesionParams {
+            layer: "vision.blocks.1.mlp".into(),
+            units: vec![],
+            ablation: Ablation::Mean,
+            per_concept: 1,
+            concept: Some(0),
+            needed: Some(k),
+        };
+        assert_eq!(check_lesion(&i, "m", &needed(8)), Ok(()));
+        let e = check_lesion(&i, "m", &needed(9)).unwrap_err();
+        assert!(e.contains("has 8 units; `needed=9`"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use modalscope_synth::CONCEPTS;
 
 use crate::protocol::{
-    Ablation, AnalysisResult, AnalysisTask, LesionResult, LesionSpec, ModelInfo,
+    Ablation, AnalysisResult, AnalysisTask, LesionResult, LesionSpec, ModelInfo, NeededUnits,
 };
 use crate::route::{LesionParams, MultimodalParams, RenderParams, Route};
 
@@ -33,6 +33,10 @@ pub fn LesionPage(
         units: params.units.clone(),
         ablation: params.ablation,
         per_concept: params.per_concept,
+        needed: params
+            .needed
+            .zip(params.concept)
+            .map(|(count, concept)| NeededUnits { concept, count }),
     });
     let (run, restart) = AnalysisRun::started(task);
     let multimodal_href = Route::Multimodal {
@@ -58,6 +62,9 @@ pub fn LesionPage(
         .collect_view();
     let more = (params.units.len() > UNITS_NAMED)
         .then(|| format!("and {} more", params.units.len() - UNITS_NAMED));
+    // With `needed=`, the units are chosen in the worker and listed when it is done.
+    let needed = params.needed.zip(params.concept);
+    let count = needed.map_or(params.units.len(), |(k, _)| k);
     let other_mode = {
         let mut p = params.clone();
         p.ablation = match p.ablation {
@@ -80,26 +87,47 @@ pub fn LesionPage(
     let target = params.concept;
     let result = {
         let run = run.clone();
+        let (model, params, src) = (model.clone(), params.clone(), src.clone());
         move || match run.result() {
             Some((AnalysisResult::Lesion(r), _)) => {
-                view! { <LesionTable result=r target/> }.into_any()
+                let chosen = (!r.costs.is_empty()).then(|| {
+                    view! { <ChosenUnits result=r.clone() model=model.clone() params=params.clone() src=src.clone()/> }
+                });
+                view! { {chosen} <LesionTable result=r target/> }.into_any()
             }
             _ => ().into_any(),
         }
     };
-    let plural = if params.units.len() == 1 { "" } else { "s" };
+    let plural = if count == 1 { "" } else { "s" };
+    let which = match needed {
+        Some((k, c)) => view! {
+            {format!(
+                "{} ablation of the {k} unit{plural} `{}` needs most: silenced one at a time on \
+                 the probe images, each costs its drawings and its written names the most \
+                 zero-shot margin (chosen first, then listed below)",
+                params.ablation.name(),
+                CONCEPTS[c]
+            )}
+        }
+        .into_any(),
+        None => view! {
+            {format!("{} ablation of unit{plural} ", params.ablation.name())}
+            {units}
+            {more}
+        }
+        .into_any(),
+    };
     view! {
         <section class="card analysis-page" id="lesion-page">
             <Crumbs model=model.clone() src=src.clone() layer=params.layer.clone() here="lesion"/>
             <h1>
-                {format!("Lesion: {} unit{plural} of ", params.units.len())}
+                {match needed {
+                    Some((k, c)) => format!("Lesion: the {k} unit{plural} `{}` needs, of ", CONCEPTS[c]),
+                    None => format!("Lesion: {count} unit{plural} of "),
+                }}
                 <code>{params.layer.clone()}</code>
             </h1>
-            <p class="lesion-units" id="lesion-units">
-                {format!("{} ablation of unit{plural} ", params.ablation.name())}
-                {units}
-                {more}
-            </p>
+            <p class="lesion-units" id="lesion-units">{which}</p>
             <p class="muted">
                 {format!(
                     "The silenced units {how} at every position. Zero-shot accuracy (the class \
@@ -117,6 +145,56 @@ pub fn LesionPage(
             <AnalysisStatus run=run.clone() restart/>
             {result}
         </section>
+    }
+}
+
+/// The units a concept needs, as the worker chose them, with what each costs it and a link
+/// that silences exactly these.
+#[component]
+fn ChosenUnits(
+    /// What the worker measured.
+    result: LesionResult,
+    /// Model name.
+    model: String,
+    /// The link's settings.
+    params: LesionParams,
+    /// The model's URL.
+    src: Option<String>,
+) -> impl IntoView {
+    let units = result
+        .costs
+        .iter()
+        .map(|c| {
+            let href = Route::Neuron {
+                model: model.clone(),
+                layer: result.layer.clone(),
+                unit: c.unit,
+                params: RenderParams::default(),
+            }
+            .href(src.as_deref());
+            let title = format!(
+                "silenced alone, it costs the concept's drawings {:.4} and its written names {:.4} \
+                 of zero-shot margin (cosine)",
+                c.lost.first().copied().unwrap_or(0.0),
+                c.lost.get(1).copied().unwrap_or(0.0)
+            );
+            view! { <a class="unit-link" href=href title=title>{c.unit}</a> " " }
+        })
+        .collect_view();
+    let mut fixed = params;
+    fixed.units = result.units.clone();
+    fixed.units.sort_unstable();
+    fixed.needed = None;
+    let fixed = Route::Lesion {
+        model,
+        params: fixed,
+    }
+    .href(src.as_deref());
+    view! {
+        <p id="lesion-chosen">
+            "Chosen, the most needed first: " {units}
+            " · " <a id="lesion-fixed" href=fixed>"link with these units"</a>
+        </p>
     }
 }
 

@@ -19,7 +19,7 @@ mod row;
 
 use leptos::prelude::*;
 
-pub use analysis::{check_model, check_units, default_layer};
+pub use analysis::{check_lesion, check_model, check_units, default_layer};
 pub use atlas::AtlasPage;
 pub use attack::AttackPage;
 pub use examples::DatasetExamples;
@@ -85,7 +85,7 @@ pub fn full(route: Route) -> AnyView {
             Ok(view! { <FamiliesPage info layer=layer.clone() params/> }.into_any())
         }),
         Route::Lesion { model, params } => checked(false, move |info| {
-            check_units(&info, &model, &params.layer, &params.units)?;
+            check_lesion(&info, &model, &params)?;
             Ok(view! { <LesionPage info params=params.clone()/> }.into_any())
         }),
         Route::Attack { model, params } => checked(false, move |info| {

@@ -175,23 +175,33 @@ fn Row(
         params: RenderParams::default(),
     }
     .href(src.as_deref());
-    let lesion = |units: Vec<usize>, target: Option<usize>| {
+    let lesion = |params: LesionParams| {
         Route::Lesion {
             model: model.clone(),
-            params: LesionParams {
-                layer: layer.clone(),
-                units,
-                ablation: Ablation::Zero,
-                per_concept,
-                concept: target,
-            },
+            params,
         }
         .href(src.as_deref())
     };
-    let lesion_unit = lesion(vec![row.unit], None);
+    let zero = |units: Vec<usize>, concept: Option<usize>| LesionParams {
+        layer: layer.clone(),
+        units,
+        ablation: Ablation::Zero,
+        per_concept,
+        concept,
+        needed: None,
+    };
+    let lesion_unit = lesion(zero(vec![row.unit], None));
     let mut top_units = row.concept_units.clone();
     top_units.sort_unstable();
-    let lesion_concept = lesion(top_units, Some(row.concept));
+    let count = top_units.len();
+    let lesion_concept = lesion(zero(top_units, Some(row.concept)));
+    // The units the concept needs are chosen by what each costs it held at its mean, as the
+    // lesion then holds them.
+    let lesion_needed = lesion(LesionParams {
+        ablation: Ablation::Mean,
+        needed: Some(count),
+        ..zero(Vec::new(), Some(row.concept))
+    });
     let auroc = |i: usize| {
         row.modalities
             .get(i)
@@ -243,8 +253,13 @@ fn Row(
                 <a class="lesion-unit" href=lesion_unit title="silence this unit">"this unit"</a>
                 <br/>
                 <a class="lesion-concept" href=lesion_concept
-                    title=format!("silence the {} most multimodal units of `{concept}`", row.concept_units.len())>
-                    {format!("top {} of {concept}", row.concept_units.len())}
+                    title=format!("silence the {count} most multimodal units of `{concept}`")>
+                    {format!("top {count} of {concept}")}
+                </a>
+                <br/>
+                <a class="lesion-needed" href=lesion_needed
+                    title=format!("silence the {count} units `{concept}` needs most (each, silenced alone, costs its drawings and written names the most zero-shot margin)")>
+                    {format!("{count} {concept} needs")}
                 </a>
             </td>
         </tr>

@@ -130,6 +130,7 @@ pub fn NeuronCard(
                 ablation: Ablation::Zero,
                 per_concept: DEFAULT_PER_CONCEPT,
                 concept: None,
+                needed: None,
             },
         }
         .href(src.as_deref());
