@@ -182,9 +182,10 @@ pub struct LesionArgs {
     /// With --concept: how many of its units.
     #[arg(long, default_value_t = 5)]
     count: usize,
-    /// With --concept: which of its units (image-tower layers only for `needed`).
-    #[arg(long, value_enum, default_value = "multimodal")]
-    choose: ChooseArg,
+    /// With --concept: which of its units (default: multimodal; image-tower layers only for
+    /// `needed`).
+    #[arg(long, value_enum)]
+    choose: Option<ChooseArg>,
     /// Mean ablation (each unit held at its mean over the probe images) instead of zero.
     #[arg(long)]
     mean: bool,
@@ -429,14 +430,18 @@ pub fn lesion(args: LesionArgs) -> Result<()> {
             .clip
             .check_lesion(&Lesion::zero(&args.layer, units.iter().copied()))?;
     }
+    if args.choose.is_some() && (units.is_some() || concept.is_none()) {
+        bail!("--choose picks a concept's units: give it with --concept, not with --units");
+    }
     let probe = study.probe_sets(n);
+    let choose = args.choose.unwrap_or(ChooseArg::Multimodal);
     let (units, target) = match (units, concept) {
         (Some(u), _) => (u, None),
         (None, Some(concept)) => {
             if args.count == 0 {
                 bail!("--count must be at least 1");
             }
-            let chosen: Vec<usize> = match args.choose {
+            let chosen: Vec<usize> = match choose {
                 ChooseArg::Multimodal => study
                     .concept_units(&args.layer, concept, args.count, &probe, Reduce::default())?
                     .iter()
@@ -471,7 +476,7 @@ pub fn lesion(args: LesionArgs) -> Result<()> {
             "command": command,
             "ablation": if args.mean { "mean" } else { "zero" },
             "target_concept": target.map(|c| names[c]),
-            "chosen_by": target.map(|_| match args.choose {
+            "chosen_by": target.map(|_| match choose {
                 ChooseArg::Multimodal => "multimodal",
                 ChooseArg::Needed => "needed",
             }),
@@ -488,7 +493,7 @@ pub fn lesion(args: LesionArgs) -> Result<()> {
         args.layer
     );
     if let Some(c) = target {
-        println!("({})", args.choose.describe(units.len(), names[c]));
+        println!("({})", choose.describe(units.len(), names[c]));
     }
     println!(
         "zero-shot accuracy on {n} held-out images per concept (seeds from {EVAL_FIRST}; \

@@ -92,6 +92,10 @@ fn bad_requests_fail_with_a_message_not_a_panic() {
         "best",
     ]);
     assert!(e.contains("multimodal, needed"), "{e}");
+    let e = error_of(&[
+        "lesion", "--model", &m, "--layer", first, "--units", "1", "--choose", "needed",
+    ]);
+    assert!(e.contains("--concept"), "{e}");
     let e = error_of(&["attack", "--model", &m, "--word", "pizza"]);
     assert!(e.contains("`pizza` is not a concept"), "{e}");
     for bad in ["0", "0.9", "NaN"] {
