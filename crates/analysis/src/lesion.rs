@@ -5,7 +5,7 @@ use modalscope_model::{Activation, Capture, Clip, Lesion};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AnalysisError, Result};
-use crate::multimodal::{concept_margins, margin_lost, weakest};
+use crate::multimodal::{concept_margins, margin_lost, sort_weakest_first, weakest};
 use crate::zeroshot::{
     ClassPrompts, LabelledImages, class_embeddings, classify, embed_images, per_class_counts,
     ratio, similarities,
@@ -259,13 +259,7 @@ pub fn units_needed<B: Backend>(
 /// Sorts units by what they cost a concept: the weakest set's loss, then the mean loss (both
 /// descending), then unit index; the order of [`units_needed`].
 pub fn most_needed_first(mut costs: Vec<UnitCost>) -> Vec<UnitCost> {
-    let mean = |c: &UnitCost| c.lost.iter().sum::<f64>() / c.lost.len().max(1) as f64;
-    costs.sort_by(|a, b| {
-        b.weakest()
-            .total_cmp(&a.weakest())
-            .then(mean(b).total_cmp(&mean(a)))
-            .then(a.unit.cmp(&b.unit))
-    });
+    sort_weakest_first(&mut costs, |c| (&c.lost, c.unit));
     costs
 }
 

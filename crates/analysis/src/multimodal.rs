@@ -120,14 +120,25 @@ pub fn units_for_concept(probes: &[Probe<'_>], concept: usize) -> Vec<UnitScore>
 
 /// Sorts by combined score, then mean AUROC (both descending), then unit index.
 fn most_multimodal_first(mut all: Vec<UnitScore>) -> Vec<UnitScore> {
-    let mean = |s: &UnitScore| s.auroc.iter().sum::<f64>() / s.auroc.len().max(1) as f64;
-    all.sort_by(|a, b| {
-        b.combined()
-            .total_cmp(&a.combined())
-            .then(mean(b).total_cmp(&mean(a)))
-            .then(a.unit.cmp(&b.unit))
-    });
+    sort_weakest_first(&mut all, |s| (&s.auroc, s.unit));
     all
+}
+
+/// Sorts items with one value per modality by their weakest value, then their mean (both
+/// descending), then unit index: the best in every modality first.
+pub(crate) fn sort_weakest_first<T>(items: &mut [T], key: impl Fn(&T) -> (&[f64], usize)) {
+    let weakest_mean = |t: &T| {
+        let (v, unit) = key(t);
+        (
+            weakest(v),
+            v.iter().sum::<f64>() / v.len().max(1) as f64,
+            unit,
+        )
+    };
+    items.sort_by(|a, b| {
+        let ((wa, ma, ua), (wb, mb, ub)) = (weakest_mean(a), weakest_mean(b));
+        wb.total_cmp(&wa).then(mb.total_cmp(&ma)).then(ua.cmp(&ub))
+    });
 }
 
 /// What one modality's images say about a unit and its concept.

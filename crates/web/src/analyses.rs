@@ -965,6 +965,24 @@ mod tests {
             .collect()
     }
 
+    /// The probe sets and the means of `layer`'s units over them, as `modalscope lesion --mean`
+    /// takes them.
+    fn probe_means(e: &Engine<B>, layer: &str, n: usize) -> (Vec<LabelledImages<B>>, Vec<f32>) {
+        let probe = probe_sets(e, n);
+        let images = Tensor::cat(probe.iter().map(|s| s.images.clone()).collect(), 0);
+        let means = modalscope_analysis::unit_means(e.clip(), &images, layer, 64).unwrap();
+        (probe, means)
+    }
+
+    /// The evaluation sets as the command line builds them.
+    fn eval_sets(e: &Engine<B>, n: usize) -> Vec<LabelledImages<B>> {
+        let pre = Preprocessor::for_config(e.clip().config());
+        Modality::ALL
+            .into_iter()
+            .map(|m| labelled_images(m, n, EVAL_FIRST, &pre, &e.clip().device()))
+            .collect()
+    }
+
     #[test]
     fn reading_is_the_command_lines_and_kept_per_layer() {
         let e = engine();
@@ -1114,19 +1132,13 @@ mod tests {
         };
         // `modalscope lesion --mean`: means over the probe images, accuracy on the evaluation
         // images.
-        let probe = probe_sets(&e, n);
-        let images = Tensor::cat(probe.iter().map(|s| s.images.clone()).collect(), 0);
-        let means = modalscope_analysis::unit_means(e.clip(), &images, &layer, 64).unwrap();
+        let (probe, means) = probe_means(&e, &layer, n);
         let lesion = Lesion::mean(
             &layer,
             units.iter().copied(),
             units.iter().map(|&u| means[u]),
         );
-        let pre = Preprocessor::for_config(e.clip().config());
-        let eval: Vec<LabelledImages<B>> = Modality::ALL
-            .into_iter()
-            .map(|m| labelled_images(m, n, EVAL_FIRST, &pre, &e.clip().device()))
-            .collect();
+        let eval = eval_sets(&e, n);
         let want = lesion_experiment(e.clip(), &eval, e.prompts().unwrap(), &[lesion], 64).unwrap();
         assert_eq!(
             (r.before.clone(), r.after.clone()),
@@ -1183,9 +1195,7 @@ mod tests {
         };
         // `modalscope lesion --concept eye --choose needed --mean`: the units chosen on the
         // probe images by what each costs the concept, then silenced.
-        let probe = probe_sets(&e, n);
-        let images = Tensor::cat(probe.iter().map(|s| s.images.clone()).collect(), 0);
-        let means = modalscope_analysis::unit_means(e.clip(), &images, &layer, 64).unwrap();
+        let (probe, means) = probe_means(&e, &layer, n);
         let classes = class_embeddings(e.clip(), e.prompts().unwrap(), &[]).unwrap();
         let want = modalscope_analysis::units_needed(
             e.clip(),
@@ -1219,11 +1229,7 @@ mod tests {
             r.units.iter().copied(),
             r.units.iter().map(|&u| means[u]),
         );
-        let pre = Preprocessor::for_config(e.clip().config());
-        let eval: Vec<LabelledImages<B>> = Modality::ALL
-            .into_iter()
-            .map(|m| labelled_images(m, n, EVAL_FIRST, &pre, &e.clip().device()))
-            .collect();
+        let eval = eval_sets(&e, n);
         let want = lesion_experiment(e.clip(), &eval, e.prompts().unwrap(), &[lesion], 64).unwrap();
         assert_eq!((r.before, r.after), (want.before, want.after));
         // More units than the layer has are refused with a reason.
