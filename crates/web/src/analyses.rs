@@ -1132,7 +1132,7 @@ mod tests {
         };
         // `modalscope lesion --mean`: means over the probe images, accuracy on the evaluation
         // images.
-        let (probe, means) = probe_means(&e, &layer, n);
+        let (_, means) = probe_means(&e, &layer, n);
         let lesion = Lesion::mean(
             &layer,
             units.iter().copied(),
