@@ -434,6 +434,8 @@ pub fn lesion(args: LesionArgs) -> Result<()> {
         bail!("--choose picks a concept's units: give it with --concept, not with --units");
     }
     let probe = study.probe_sets(n);
+    // What the lesion holds the units at: also what choosing the needed units holds them at.
+    let values = study.hold_values(&args.layer, args.mean, &probe)?;
     let choose = args.choose.unwrap_or(ChooseArg::Multimodal);
     let (units, target) = match (units, concept) {
         (Some(u), _) => (u, None),
@@ -448,7 +450,7 @@ pub fn lesion(args: LesionArgs) -> Result<()> {
                     .map(|s| s.unit)
                     .collect(),
                 ChooseArg::Needed => study
-                    .units_needed(&args.layer, concept, args.count, args.mean, &probe)?
+                    .units_needed(&args.layer, concept, args.count, &values, &probe)?
                     .iter()
                     .map(|c| c.unit)
                     .collect(),
@@ -457,7 +459,7 @@ pub fn lesion(args: LesionArgs) -> Result<()> {
         }
         (None, None) => bail!("name the units to silence with --units or --concept"),
     };
-    let lesion = study.lesion_of(&args.layer, &units, args.mean, &probe)?;
+    let lesion = study.lesion_holding(&args.layer, &units, &values)?;
     let report = study.lesion(std::slice::from_ref(&lesion), &study.eval_sets(n))?;
     let unit_list = units
         .iter()
@@ -476,10 +478,7 @@ pub fn lesion(args: LesionArgs) -> Result<()> {
             "command": command,
             "ablation": if args.mean { "mean" } else { "zero" },
             "target_concept": target.map(|c| names[c]),
-            "chosen_by": target.map(|_| match choose {
-                ChooseArg::Multimodal => "multimodal",
-                ChooseArg::Needed => "needed",
-            }),
+            "chosen_by": target.and(choose.to_possible_value()).map(|v| v.get_name().to_string()),
             "per_concept": n,
             "modalities": ["drawn", "written"],
             "concepts": names,

@@ -235,23 +235,22 @@ impl Study {
         Ok(units)
     }
 
-    /// The `count` units of `layer` whose silencing alone costs `concept`'s images on `sets` the
-    /// most zero-shot margin in the modality that loses least (held at zero, or at their means
-    /// over `sets` when `mean`, as [`Self::lesion_of`] would hold them).
+    /// The `count` units of `layer` whose silencing alone, held at `values` (see
+    /// [`Self::hold_values`]), costs `concept`'s images on `sets` the most zero-shot margin in
+    /// the modality that loses least.
     pub fn units_needed(
         &self,
         layer: &str,
         concept: usize,
         count: usize,
-        mean: bool,
+        values: &[f32],
         sets: &[LabelledImages<B>],
     ) -> Result<Vec<UnitCost>> {
         self.check_image_layer(layer)?;
-        let values = self.hold_values(layer, mean, sets)?;
         let mut units = units_needed(
             &self.clip,
             layer,
-            &values,
+            values,
             sets,
             self.classes()?,
             concept,
@@ -261,9 +260,9 @@ impl Study {
         Ok(units)
     }
 
-    /// What a lesion holds every unit of an image-tower layer at: zero, or its mean over the
-    /// `probe` images.
-    fn hold_values(
+    /// What a lesion holds every unit of `layer` at: zero, or (`mean`, image-tower layers only)
+    /// its mean over the `probe` images.
+    pub fn hold_values(
         &self,
         layer: &str,
         mean: bool,
@@ -271,6 +270,11 @@ impl Study {
     ) -> Result<Vec<f32>> {
         if !mean {
             return Ok(vec![0.0; self.clip.layer_units(layer)?]);
+        }
+        if layer.starts_with("text.") {
+            bail!(
+                "mean ablation values come from images; `{layer}` is in the text tower (use zero ablation)"
+            );
         }
         let images = Tensor::cat(probe.iter().map(|s| s.images.clone()).collect(), 0);
         Ok(unit_means(&self.clip, &images, layer, BATCH)?)
@@ -284,22 +288,21 @@ impl Study {
         mean: bool,
         probe: &[LabelledImages<B>],
     ) -> Result<Lesion> {
-        let zero = Lesion::zero(layer, units.iter().copied());
-        self.clip.check_lesion(&zero)?;
-        if !mean {
-            return Ok(zero);
-        }
-        if layer.starts_with("text.") {
-            bail!(
-                "mean ablation values come from images; `{layer}` is in the text tower (use zero ablation)"
-            );
-        }
-        let means = self.hold_values(layer, true, probe)?;
-        Ok(Lesion::mean(
+        self.clip
+            .check_lesion(&Lesion::zero(layer, units.iter().copied()))?;
+        self.lesion_holding(layer, units, &self.hold_values(layer, mean, probe)?)
+    }
+
+    /// A lesion of `units` of `layer`, each held at its entry of `values` (one per unit of the
+    /// layer, from [`Self::hold_values`]).
+    pub fn lesion_holding(&self, layer: &str, units: &[usize], values: &[f32]) -> Result<Lesion> {
+        let lesion = Lesion::mean(
             layer,
             units.iter().copied(),
-            units.iter().map(|&u| means[u]),
-        ))
+            units.iter().map(|&u| values.get(u).copied().unwrap_or(0.0)),
+        );
+        self.clip.check_lesion(&lesion)?;
+        Ok(lesion)
     }
 
     /// Zero-shot accuracy per concept on `sets` (evaluation sets), before and after `lesions`.

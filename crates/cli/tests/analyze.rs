@@ -275,8 +275,10 @@ fn analyses_print_tables_and_json_on_the_builtin_model() {
     assert_eq!(v["chosen_by"], "needed");
     let study = builtin_study();
     let star = study.concepts().iter().position(|&c| c == "star").unwrap();
+    let probe = study.probe_sets(2);
+    let means = study.hold_values(pooled, true, &probe).unwrap();
     let expected: Vec<usize> = study
-        .units_needed(pooled, star, 3, true, &study.probe_sets(2))
+        .units_needed(pooled, star, 3, &means, &probe)
         .unwrap()
         .iter()
         .map(|c| c.unit)

@@ -233,6 +233,7 @@ fn lesion_drops(s: &Study, choice: Choice) -> Vec<(&'static str, f64, f64)> {
     let names = s.concepts();
     let layer = s.clip.pooled_layer();
     let silenced = lesioned(s, &layer);
+    let means = s.hold_values(&layer, true, &probe).unwrap();
     let mut strongest: Vec<(usize, UnitScore)> =
         best_per_concept(s, std::slice::from_ref(&layer), &probe)
             .into_iter()
@@ -253,13 +254,13 @@ fn lesion_drops(s: &Study, choice: Choice) -> Vec<(&'static str, f64, f64)> {
                 .map(|u| u.unit)
                 .collect(),
             Choice::Needed => s
-                .units_needed(&layer, concept, silenced, true, &probe)
+                .units_needed(&layer, concept, silenced, &means, &probe)
                 .unwrap()
                 .iter()
                 .map(|u| u.unit)
                 .collect(),
         };
-        let lesion = s.lesion_of(&layer, &units, true, &probe).unwrap();
+        let lesion = s.lesion_holding(&layer, &units, &means).unwrap();
         let report = s.lesion(&[lesion], &eval).unwrap();
         let own = report.concept(concept).unwrap();
         let others = report.mean_drop_except(concept);
