@@ -111,6 +111,8 @@ pub struct Capture<B: Backend> {
     to_the_end: bool,
     /// Whether recorded layers' final ReLUs pass gradients where they output zero.
     revive: bool,
+    /// The patch tokens each image keeps (patch dropout), if the pass drops some.
+    kept_patches: Option<Vec<Vec<usize>>>,
 }
 
 impl<B: Backend> Capture<B> {
@@ -126,6 +128,7 @@ impl<B: Backend> Capture<B> {
             lesions: Vec::new(),
             to_the_end: false,
             revive: false,
+            kept_patches: None,
         }
     }
 
@@ -210,6 +213,21 @@ impl<B: Backend> Capture<B> {
     pub fn reviving(mut self) -> Self {
         self.revive = true;
         self
+    }
+
+    /// Keeps only these patch tokens of each image, with its class token, and drops the rest
+    /// after the position embedding: patch dropout, which FLIP and OpenCLIP train with because
+    /// a ViT's cost grows with its tokens. One list per image, all of one length, of grid
+    /// indices in row-major order below the grid's size (a ViT panics otherwise); a ResNet,
+    /// which has no tokens, does not take it (its trainer refuses it).
+    pub fn keeping_patches(mut self, kept: Vec<Vec<usize>>) -> Self {
+        self.kept_patches = Some(kept);
+        self
+    }
+
+    /// The patch tokens each image keeps, where this pass drops some.
+    pub fn kept_patches(&self) -> Option<&[Vec<usize>]> {
+        self.kept_patches.as_deref()
     }
 
     /// The ReLU that ends layer `name`, applied to its pre-activation `[batch, channels, h, w]`:

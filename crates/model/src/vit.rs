@@ -3,7 +3,7 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
 use burn::nn::{LayerNorm, Linear};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use crate::capture::Capture;
 use crate::config::VitConfig;
@@ -105,6 +105,11 @@ impl<B: Backend> VisionTransformer<B> {
             .reshape([1, 1, w])
             .expand([b, 1, w]);
         let x = Tensor::cat(vec![cls, patches], 1) + self.position.val().unsqueeze::<3>();
+        // Tokens dropped here no longer form the grid, so captures record them without one.
+        let (x, grid) = match cap.kept_patches() {
+            Some(kept) => (keep_tokens(x, kept, g * g), None),
+            None => (x, grid),
+        };
         let x = cap.edit_tokens("vision.embeddings", x);
         cap.tokens("vision.embeddings", &x, grid, true);
         let x = cap.edit_tokens("vision.pre_ln", self.pre_ln.forward(x));
@@ -144,4 +149,25 @@ impl<B: Backend> VisionTransformer<B> {
         cap.pooled("vision.embeds", &embeds);
         Some(embeds)
     }
+}
+
+/// The class token and the kept patch tokens of each image of `x` `[batch, 1 + patches,
+/// width]`, in the order `kept` lists them.
+fn keep_tokens<B: Backend>(x: Tensor<B, 3>, kept: &[Vec<usize>], patches: usize) -> Tensor<B, 3> {
+    let [b, _, w] = x.dims();
+    let k = kept.first().map_or(0, Vec::len);
+    assert!(
+        kept.len() == b
+            && kept
+                .iter()
+                .all(|l| l.len() == k && l.iter().all(|&p| p < patches)),
+        "patch dropout needs one list of {k} patches below {patches} per image, for {b} images"
+    );
+    let index: Vec<i64> = kept
+        .iter()
+        .flat_map(|list| std::iter::once(0).chain(list.iter().map(|&p| p + 1)))
+        .flat_map(|token| std::iter::repeat_n(token as i64, w))
+        .collect();
+    let index = Tensor::<B, 3, Int>::from_data(TensorData::new(index, [b, k + 1, w]), &x.device());
+    x.gather(1, index)
 }

@@ -9,12 +9,12 @@ pub mod zeroshot;
 
 pub use data::{Modality, builtin_tokenizer_files, heldout, tokenizer};
 pub use recipe::{
-    Aligned, ModelShape, Positives, Readout, ResNetShape, SharedConcepts, Sparsity,
+    Aligned, ModelShape, PatchDropout, Positives, Readout, ResNetShape, SharedConcepts, Sparsity,
     SparsityMeasure, Temperature, TrainConfig,
 };
 pub use trainer::{
-    Event, Metrics, StepLog, Trainer, contrastive_loss, readout_penalty, train, training_loss,
-    zero_shot,
+    Event, Metrics, StepLog, Trainer, TrainingImages, contrastive_loss, draw_kept_patches,
+    readout_penalty, train, training_loss, zero_shot,
 };
 
 /// Errors of a training run.

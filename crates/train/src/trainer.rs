@@ -12,7 +12,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use modalscope_model::bundle::{self, Precision, TokenizerFiles};
-use modalscope_model::{Activation, Capture, Clip, Preprocessor, normalize};
+use modalscope_model::{Activation, Capture, Clip, Preprocessor, SeededRng, normalize};
 use modalscope_synth::CONCEPTS;
 use modalscope_tokenizer::ClipTokenizer;
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,8 @@ use crate::data::{
 };
 use crate::decay::Vectors;
 use crate::recipe::{
-    Aligned, Readout, SharedConcepts, Sparsity, SparsityMeasure, Temperature, TrainConfig,
+    Aligned, PatchDropout, Readout, SharedConcepts, Sparsity, SparsityMeasure, Temperature,
+    TrainConfig,
 };
 use crate::zeroshot::{TEMPLATES, accuracy, class_embeddings, embed_images, predict};
 use crate::{Result, TrainError};
@@ -175,7 +176,51 @@ fn row_targets<B: Backend>(
     )
 }
 
-/// The training objective of a batch: its contrastive loss and, with a sparsity rule or an
+/// A part of a batch's images as the image tower sees them while training: whole, or with
+/// the patch tokens each image keeps under patch dropout.
+pub struct TrainingImages<B: Backend> {
+    /// `[images, 3, size, size]`, normalized for the model.
+    pub images: Tensor<B, 4>,
+    /// The patches each image keeps (grid indices), where some are dropped.
+    pub kept: Option<Vec<Vec<usize>>>,
+}
+
+impl<B: Backend> From<Tensor<B, 4>> for TrainingImages<B> {
+    /// Whole images.
+    fn from(images: Tensor<B, 4>) -> Self {
+        Self { images, kept: None }
+    }
+}
+
+/// The patches each of `images` images keeps at `step` under patch dropout: `keep` of
+/// `patches`, drawn from the run's `seed`, the step and the image's place in the batch alone
+/// (so a resumed run draws the same), in grid order.
+pub fn draw_kept_patches(
+    seed: u64,
+    step: usize,
+    images: usize,
+    patches: usize,
+    keep: usize,
+) -> Vec<Vec<usize>> {
+    (0..images)
+        .map(|i| {
+            let draw = (step as u64).wrapping_mul(0x1_0000).wrapping_add(i as u64);
+            let mut rng = SeededRng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ draw);
+            let mut order: Vec<usize> = (0..patches).collect();
+            // The first `keep` places of a Fisher-Yates shuffle.
+            for j in 0..keep.min(patches) {
+                let k = j + (rng.next_u64() % (patches - j) as u64) as usize;
+                order.swap(j, k);
+            }
+            order.truncate(keep);
+            order.sort_unstable();
+            order
+        })
+        .collect()
+}
+
+/// The training objective of a batch (whole images, or the patches each keeps under patch
+/// dropout, as [`TrainingImages`] says): its contrastive loss and, with a sparsity rule or an
 /// alignment term, their weighted sum: the sparsity rule's measure (mean firing, or Hoyer's) of
 /// the positive part of its units, and the alignment term's contrastive loss between the
 /// firing of the batch's drawings and of its written names (`aligned` with each sample's
@@ -184,15 +229,26 @@ fn row_targets<B: Backend>(
 /// their sum.
 pub fn training_loss<B: Backend>(
     clip: &Clip<B>,
-    images: Tensor<B, 4>,
+    images: impl Into<TrainingImages<B>>,
     ids: &[Vec<u32>],
     groups: &[u64],
     shared: Option<(&[Content], SharedConcepts)>,
     sparsity: Option<&Sparsity>,
     aligned: Option<(&Aligned, &[Content])>,
 ) -> Result<(Tensor<B, 1>, Option<Tensor<B, 1>>)> {
+    let TrainingImages { images, kept } = images.into();
+    let dropping = |cap: Capture<B>| match kept {
+        Some(kept) => cap.keeping_patches(kept),
+        None => cap,
+    };
     if sparsity.is_none() && aligned.is_none() {
-        return Ok((contrastive_loss(clip, images, ids, groups, shared)?, None));
+        let embeds = clip
+            .encode_image_with(images, &mut dropping(Capture::none()))
+            .expect("a pass without capture runs to the end");
+        return Ok((
+            contrastive_loss_of(clip, embeds, ids, groups, shared)?,
+            None,
+        ));
     }
     let names = clip.neuron_layers();
     if let Some(sparsity) = sparsity {
@@ -223,7 +279,7 @@ pub fn training_loss<B: Backend>(
     {
         layers.push(layer.clone());
     }
-    let mut cap = Capture::only(layers.clone()).to_the_end();
+    let mut cap = dropping(Capture::only(layers.clone()).to_the_end());
     let embeds = clip
         .encode_image_with(images, &mut cap)
         .expect("a pass told to run to the end returns the embedding");
@@ -365,6 +421,23 @@ fn hoyer<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 1> {
     let l1 = x.clone().sum_dim(1);
     let l2 = x.powi_scalar(2).sum_dim(1).sqrt();
     (l1 / (l2 * n.sqrt() + 1e-6)).mean()
+}
+
+/// Refuses patch dropout that keeps no share of the patches, more than all of them, or is
+/// asked of a ResNet, whose image tower has no patch tokens.
+fn check_patch_dropout(dropout: &PatchDropout, resnet: bool) -> Result<()> {
+    if resnet {
+        return Err(TrainError::Recipe(
+            "patch dropout needs a ViT image tower; a ResNet has no patch tokens".into(),
+        ));
+    }
+    if !(dropout.keep > 0.0 && dropout.keep <= 1.0) {
+        return Err(TrainError::Recipe(format!(
+            "patch dropout keeps {} of the patches: more than 0, at most 1",
+            dropout.keep
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a recipe weight that is not a number of at least 0; `what` names it in the message.
@@ -541,6 +614,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             check_weight("a readout weight", readout.weight)?;
             readout_penalty(&model, readout)?;
         }
+        if let Some(dropout) = &config.patch_dropout {
+            check_patch_dropout(dropout, config.shape.resnet.is_some())?;
+        }
         // The generator checks the mixture and the shares of word-only and labelled mixtures.
         let data = |seed| {
             TrainingData::new(&config, seed, tok.clone(), pre.clone())
@@ -662,6 +738,20 @@ impl<B: AutodiffBackend> Trainer<B> {
         &self.config
     }
 
+    /// The patches each of a step's `images` images keeps, where the recipe drops some at
+    /// this step.
+    fn kept_patches(&self, images: usize) -> Option<Vec<Vec<usize>>> {
+        let dropout = self.config.patch_dropout?;
+        if dropout.until.is_some_and(|until| self.step >= until) {
+            return None;
+        }
+        let grid = self.config.shape.image_size / self.config.shape.patch_size;
+        let patches = grid * grid;
+        let keep = dropout.kept_of(patches);
+        (keep < patches)
+            .then(|| draw_kept_patches(self.config.seed, self.step, images, patches, keep))
+    }
+
     /// Steps done.
     pub fn steps_done(&self) -> usize {
         self.step
@@ -733,9 +823,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         let sparsity = self.config.sparsity.as_ref();
         let readout = self.config.readout.as_ref();
         let aligned = self.config.aligned.as_ref().filter(|a| self.step >= a.from);
+        let kept = self.kept_patches(batch.ids.len());
         // Loss and penalty values, and the tensor to differentiate, of one part of the batch.
         let objective = |clip: &Clip<B>,
-                         images: Tensor<B, 4>,
+                         images: TrainingImages<B>,
                          ids: &[Vec<u32>],
                          groups: &[u64],
                          contents: &[Content],
@@ -759,7 +850,10 @@ impl<B: AutodiffBackend> Trainer<B> {
             let shared = self.config.shared_concepts.rule(&batch.contents);
             let (value, penalty, total) = objective(
                 model,
-                batch.images,
+                TrainingImages {
+                    images: batch.images,
+                    kept,
+                },
                 &batch.ids,
                 &batch.groups,
                 &batch.contents,
@@ -789,7 +883,10 @@ impl<B: AutodiffBackend> Trainer<B> {
                     // one autodiff graph, whose backward passes burn runs one at a time.
                     // (`valid` per shard: a clone of an inner module forgets `require_grad`.)
                     let own = Clip::<B>::from_inner(model.valid());
-                    let images = Tensor::<B, 4>::from_inner(images.clone().slice([rows.clone()]));
+                    let images = TrainingImages {
+                        images: Tensor::<B, 4>::from_inner(images.clone().slice([rows.clone()])),
+                        kept: kept.as_ref().map(|k| k[rows.clone()].to_vec()),
+                    };
                     let (ids, groups) = (&batch.ids[rows.clone()], &batch.groups[rows.clone()]);
                     let contents = &batch.contents[rows];
                     let shared = rule.rule(contents);
