@@ -162,8 +162,8 @@ pub struct TrainConfig {
     pub temperature: Option<Temperature>,
     /// Patch dropout: each training image passes through the ViT with a random part of its
     /// patch tokens, as FLIP and OpenCLIP train to spend less per image (`None`: every patch).
-    /// On the built-in recipe half the patches made a step 1.5 times as fast but it learned
-    /// less per step, about as much per minute (see the README).
+    /// On the built-in recipe half the patches made a step about 1.5 times as fast, but a step
+    /// taught less than two thirds as much: per minute it was no faster (see the README).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patch_dropout: Option<PatchDropout>,
 }
