@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
-use modalscope_model::{Act, Clip, ClipConfig, TextConfig, VisionConfig, WeightStore};
+use modalscope_model::{
+    Act, Clip, ClipConfig, HostTensor, SeededRng, TextConfig, VisionConfig, WeightStore,
+};
 
 pub type B = Flex;
 
@@ -110,4 +112,21 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
     let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
     dot / (na * nb)
+}
+
+/// `store` with every bias drawn at random (sd 0.2) from `seed`: CLIP's initialisation zeroes
+/// them, which would leave terms of a pass trivially zero.
+pub fn with_random_biases(mut store: WeightStore, seed: u64) -> WeightStore {
+    let mut rng = SeededRng::new(seed);
+    let names: Vec<String> = store
+        .names()
+        .filter(|n| n.ends_with(".bias"))
+        .map(str::to_string)
+        .collect();
+    for name in names {
+        let t = store.get(&name).unwrap().clone();
+        let data = t.data.iter().map(|_| 0.2 * rng.normal()).collect();
+        store.insert(name, HostTensor::new(t.shape, data));
+    }
+    store
 }

@@ -32,19 +32,7 @@ const SEED: u64 = 11;
 /// A random store whose biases are random too (CLIP's initialisation zeroes them, which would
 /// make the bias part of the identities trivially true).
 fn store() -> WeightStore {
-    let mut store = random_store(&tiny(), SEED);
-    let mut rng = SeededRng::new(99);
-    let names: Vec<String> = store
-        .names()
-        .filter(|n| n.ends_with(".bias"))
-        .map(str::to_string)
-        .collect();
-    for name in names {
-        let t = store.get(&name).unwrap().clone();
-        let data = t.data.iter().map(|_| 0.2 * rng.normal()).collect();
-        store.insert(name, modalscope_model::HostTensor::new(t.shape, data));
-    }
-    store
+    with_random_biases(random_store(&tiny(), SEED), 99)
 }
 
 fn model(store: WeightStore) -> Clip<B> {

@@ -33,19 +33,7 @@ const POSITIONS: &str = "vision_model.embeddings.position_embedding.weight";
 /// Random weights for a 32-pixel ViT (a 4 x 4 grid), with random biases so that no term of
 /// the pass is trivially zero.
 fn store() -> WeightStore {
-    let mut store = random_store(&config(32), 5);
-    let mut rng = SeededRng::new(17);
-    let names: Vec<String> = store
-        .names()
-        .filter(|n| n.ends_with(".bias"))
-        .map(str::to_string)
-        .collect();
-    for name in names {
-        let t = store.get(&name).unwrap().clone();
-        let data = t.data.iter().map(|_| 0.2 * rng.normal()).collect();
-        store.insert(name, HostTensor::new(t.shape, data));
-    }
-    store
+    with_random_biases(random_store(&config(32), 5), 17)
 }
 
 /// The same weights as a 16-pixel ViT (a 2 x 2 grid) whose position embedding is the class
