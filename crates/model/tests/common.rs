@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
 use modalscope_model::{
-    Act, Clip, ClipConfig, HostTensor, SeededRng, TextConfig, VisionConfig, WeightStore,
+    Act, Clip, ClipConfig, HostTensor, SeededRng, TextConfig, VisionConfig, VitConfig, WeightStore,
 };
 
 pub type B = Flex;
@@ -22,6 +22,21 @@ pub fn tiny_config(name: &str, vision: VisionConfig, text_layers: usize) -> Clip
         image_mean: [0.5; 3],
         image_std: [0.25; 3],
     }
+}
+
+/// A tiny ViT image tower: `size`-pixel images in 8-pixel patches, `layers` blocks of width 16
+/// (2 heads, MLP of 64, quick-GELU).
+pub fn tiny_vit(size: usize, layers: usize) -> VisionConfig {
+    VisionConfig::Vit(VitConfig {
+        image_size: size,
+        patch_size: 8,
+        width: 16,
+        layers,
+        heads: 2,
+        mlp_width: 64,
+        act: Act::QuickGelu,
+        layer_norm_eps: 1e-5,
+    })
 }
 
 fn tiny_text(layers: usize) -> TextConfig {

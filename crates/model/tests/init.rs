@@ -4,10 +4,8 @@
 mod common;
 
 use burn::tensor::{Distribution, Tensor};
-use common::{B, tiny_config};
-use modalscope_model::{
-    Act, Activation, Clip, ClipConfig, ResNetConfig, VisionConfig, VitConfig, is_neuron_layer,
-};
+use common::{B, tiny_config, tiny_vit};
+use modalscope_model::{Activation, Clip, ClipConfig, ResNetConfig, VisionConfig, is_neuron_layer};
 
 fn resnet_config() -> ClipConfig {
     tiny_config(
@@ -81,20 +79,7 @@ fn each_tower_names_its_layers_of_neurons_and_the_layer_its_projection_reads() {
         ]
     );
     assert_eq!(rn.pooled_layer(), "vision.layer4.0");
-    let vit = tiny_config(
-        "tiny-vit",
-        VisionConfig::Vit(VitConfig {
-            image_size: 16,
-            patch_size: 8,
-            width: 16,
-            layers: 2,
-            heads: 2,
-            mlp_width: 64,
-            act: Act::QuickGelu,
-            layer_norm_eps: 1e-5,
-        }),
-        2,
-    );
+    let vit = tiny_config("tiny-vit", tiny_vit(16, 2), 2);
     let vit = Clip::<B>::random(&vit, 3, &device).unwrap();
     assert_eq!(
         vit.neuron_layers(),

@@ -6,25 +6,11 @@ mod common;
 use burn::tensor::{Tensor, TensorData};
 use common::*;
 use modalscope_model::{
-    Act, Capture, Clip, ClipConfig, Lesion, ModelError, SeededRng, VisionConfig, VitConfig,
-    WeightStore, random_store,
+    Capture, Clip, ClipConfig, Lesion, ModelError, SeededRng, WeightStore, random_store,
 };
 
 fn tiny() -> ClipConfig {
-    tiny_config(
-        "tiny-lesion",
-        VisionConfig::Vit(VitConfig {
-            image_size: 16,
-            patch_size: 8,
-            width: 16,
-            layers: 3,
-            heads: 2,
-            mlp_width: 64,
-            act: Act::QuickGelu,
-            layer_norm_eps: 1e-5,
-        }),
-        2,
-    )
+    tiny_config("tiny-lesion", tiny_vit(16, 3), 2)
 }
 
 const SEED: u64 = 11;

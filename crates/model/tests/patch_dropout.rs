@@ -6,26 +6,12 @@ mod common;
 use burn::tensor::{Tensor, TensorData};
 use common::*;
 use modalscope_model::{
-    Act, Capture, Clip, ClipConfig, HostTensor, SeededRng, VisionConfig, VitConfig, WeightStore,
-    random_store,
+    Capture, Clip, ClipConfig, HostTensor, SeededRng, WeightStore, random_store,
 };
 
 /// A ViT on `size`-pixel images in 8-pixel patches.
 fn config(size: usize) -> ClipConfig {
-    tiny_config(
-        "tiny-dropout",
-        VisionConfig::Vit(VitConfig {
-            image_size: size,
-            patch_size: 8,
-            width: 16,
-            layers: 2,
-            heads: 2,
-            mlp_width: 64,
-            act: Act::QuickGelu,
-            layer_norm_eps: 1e-5,
-        }),
-        1,
-    )
+    tiny_config("tiny-dropout", tiny_vit(size, 2), 1)
 }
 
 const POSITIONS: &str = "vision_model.embeddings.position_embedding.weight";
