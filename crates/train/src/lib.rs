@@ -3,11 +3,13 @@
 
 pub mod data;
 pub mod decay;
+pub mod init;
 pub mod recipe;
 pub mod trainer;
 pub mod zeroshot;
 
 pub use data::{Modality, builtin_tokenizer_files, heldout, tokenizer};
+pub use init::{Mimetic, StructuredInit, apply_init};
 pub use recipe::{
     Aligned, ModelShape, PatchDropout, Positives, Readout, ResNetShape, SharedConcepts, Sparsity,
     SparsityMeasure, Temperature, TrainConfig,

@@ -580,7 +580,16 @@ impl<B: AutodiffBackend> Trainer<B> {
         let tok = tokenizer(&files, config.shape.context_length);
         let clip_config = config.clip_config(tok.vocab_size());
         clip_config.validate()?;
-        let mut model = Clip::<B>::random(&clip_config, config.seed, &device)?;
+        let mut store = modalscope_model::random_store(&clip_config, config.seed);
+        if let Some(init) = &config.structured_init {
+            if config.shape.resnet.is_some() {
+                return Err(TrainError::Recipe(
+                    "a structured init is for a ViT image tower, not a ResNet".into(),
+                ));
+            }
+            crate::init::apply_init(&mut store, &clip_config, init, config.seed);
+        }
+        let mut model = Clip::<B>::from_store(&clip_config, store, &device)?;
         if let Some(t) = config.temperature {
             model = start_logit_scale(model, t)?;
         }

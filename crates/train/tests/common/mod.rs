@@ -1,4 +1,4 @@
-//! Helpers the penalty tests share: tiny runs and what their logs show.
+//! Helpers the penalty and init tests share: tiny runs and what their logs show.
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::Tensor;
@@ -27,6 +27,7 @@ pub fn refusal(config: TrainConfig) -> String {
 }
 
 /// A trainer after a whole run of `config`.
+#[allow(dead_code)] // not every test file that shares this module trains
 pub fn run(config: TrainConfig) -> Trainer<B> {
     let mut t = Trainer::<B>::new(config, Default::default()).unwrap();
     train(&mut t, None, |_| true).unwrap();
