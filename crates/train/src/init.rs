@@ -86,7 +86,7 @@ pub fn apply_init(store: &mut WeightStore, cfg: &ClipConfig, init: &StructuredIn
         return;
     };
     let w = v.width;
-    let mut rng = SeededRng::new(seed ^ 0x6D69_6D65_7469_63);
+    let mut rng = SeededRng::new(seed ^ 0x006D_696D_6574_6963);
     if let Some(m) = init.mimetic {
         for i in 0..v.layers {
             let p = format!("vision_model.encoder.layers.{i}.self_attn");
