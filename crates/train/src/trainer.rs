@@ -22,6 +22,7 @@ use crate::data::{
     tokenizer,
 };
 use crate::decay::Vectors;
+use crate::init::StructuredInit;
 use crate::recipe::{
     Aligned, PatchDropout, Readout, SharedConcepts, Sparsity, SparsityMeasure, Temperature,
     TrainConfig,
@@ -440,6 +441,29 @@ fn check_patch_dropout(dropout: &PatchDropout, resnet: bool) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a structured init asked of a ResNet, which has neither attention layers nor patch
+/// positions, or one whose products or scale are not finite numbers (the SVD needs them).
+fn check_structured_init(init: &StructuredInit, resnet: bool) -> Result<()> {
+    if resnet {
+        return Err(TrainError::Recipe(
+            "a structured init is for a ViT image tower, not a ResNet".into(),
+        ));
+    }
+    let mimetic = init
+        .mimetic
+        .iter()
+        .flat_map(|m| m.qk.into_iter().chain(m.vo));
+    if let Some(v) = mimetic
+        .chain(init.sincos_positions)
+        .find(|v| !v.is_finite())
+    {
+        return Err(TrainError::Recipe(format!(
+            "a structured init's values must be finite numbers, not {v}"
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses a recipe weight that is not a number of at least 0; `what` names it in the message.
 fn check_weight(what: &str, w: f32) -> Result<()> {
     if w.is_finite() && w >= 0.0 {
@@ -582,11 +606,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         clip_config.validate()?;
         let mut store = modalscope_model::random_store(&clip_config, config.seed);
         if let Some(init) = &config.structured_init {
-            if config.shape.resnet.is_some() {
-                return Err(TrainError::Recipe(
-                    "a structured init is for a ViT image tower, not a ResNet".into(),
-                ));
-            }
+            check_structured_init(init, config.shape.resnet.is_some())?;
             crate::init::apply_init(&mut store, &clip_config, init, config.seed);
         }
         let mut model = Clip::<B>::from_store(&clip_config, store, &device)?;

@@ -186,7 +186,7 @@ fn sine_cosine_positions_are_maes_and_make_neighbours_alike() {
 }
 
 #[test]
-fn a_structured_init_needs_a_vit() {
+fn a_structured_init_needs_a_vit_and_finite_values() {
     let config = TrainConfig {
         structured_init: Some(StructuredInit {
             mimetic: Some(Mimetic::default()),
@@ -195,6 +195,18 @@ fn a_structured_init_needs_a_vit() {
         ..with_tiny_resnet(TrainConfig::tiny())
     };
     assert!(refusal(config).contains("ViT"));
+    // A product too large for an f32 is refused, not handed to the SVD.
+    let config = TrainConfig {
+        structured_init: Some(StructuredInit {
+            mimetic: Some(Mimetic {
+                qk: [f32::INFINITY, 0.7],
+                vo: [0.4, 0.4],
+            }),
+            sincos_positions: None,
+        }),
+        ..TrainConfig::tiny()
+    };
+    assert!(refusal(config).contains("finite"));
     // Left unset, the field stays out of a recipe's JSON, so recorded recipes still match.
     let json = serde_json::to_string(&TrainConfig::tiny()).unwrap();
     assert!(!json.contains("structured_init"), "{json}");
